@@ -1,0 +1,164 @@
+import type { Kysely } from 'kysely';
+import type { StoreMigration } from './index.js';
+
+/** Experiments, runs, params, tags, metrics (history + latest), datasets and inputs, logged models. */
+export const tracking: StoreMigration = {
+  name: '001-tracking',
+  async up(db: Kysely<any>, dialect) {
+    const autoId = (type: 'int' | 'bigint') =>
+      dialect === 'postgres' ? (type === 'int' ? 'serial' : 'bigserial') : 'integer';
+
+    await db.schema
+      .createTable('experiments')
+      .addColumn('experiment_id', autoId('int'), (c) => {
+        const pk = c.primaryKey();
+        return dialect === 'sqlite' ? pk.autoIncrement() : pk;
+      })
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('artifact_location', 'text', (c) => c.notNull())
+      .addColumn('lifecycle_stage', 'text', (c) => c.notNull())
+      .addColumn('creation_time', 'bigint', (c) => c.notNull())
+      .addColumn('last_update_time', 'bigint', (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('experiment_tags')
+      .addColumn('experiment_id', 'integer', (c) => c.notNull().references('experiments.experiment_id'))
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('value', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('experiment_tags_pk', ['experiment_id', 'key'])
+      .execute();
+
+    await db.schema
+      .createTable('runs')
+      .addColumn('run_uuid', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('experiment_id', 'integer', (c) => c.notNull().references('experiments.experiment_id'))
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('start_time', 'bigint', (c) => c.notNull())
+      .addColumn('end_time', 'bigint')
+      .addColumn('deleted_time', 'bigint')
+      .addColumn('lifecycle_stage', 'text', (c) => c.notNull())
+      .addColumn('artifact_uri', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('runs_experiment_start')
+      .on('runs')
+      .columns(['experiment_id', 'lifecycle_stage', 'start_time'])
+      .execute();
+
+    for (const table of ['params', 'tags']) {
+      await db.schema
+        .createTable(table)
+        .addColumn('run_uuid', 'text', (c) => c.notNull().references('runs.run_uuid'))
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint(`${table}_pk`, ['run_uuid', 'key'])
+        .execute();
+      await db.schema.createIndex(`${table}_key_value`).on(table).columns(['key', 'value']).execute();
+    }
+
+    await db.schema
+      .createTable('metrics')
+      .addColumn('id', autoId('bigint'), (c) => {
+        const pk = c.primaryKey();
+        return dialect === 'sqlite' ? pk.autoIncrement() : pk;
+      })
+      .addColumn('run_uuid', 'text', (c) => c.notNull())
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('value', 'double precision', (c) => c.notNull())
+      .addColumn('is_nan', 'integer', (c) => c.notNull())
+      .addColumn('timestamp', 'bigint', (c) => c.notNull())
+      .addColumn('step', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('metrics_run_key_step').on('metrics').columns(['run_uuid', 'key', 'step']).execute();
+
+    await db.schema
+      .createTable('latest_metrics')
+      .addColumn('run_uuid', 'text', (c) => c.notNull().references('runs.run_uuid'))
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('value', 'double precision', (c) => c.notNull())
+      .addColumn('is_nan', 'integer', (c) => c.notNull())
+      .addColumn('timestamp', 'bigint', (c) => c.notNull())
+      .addColumn('step', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('latest_metrics_pk', ['run_uuid', 'key'])
+      .execute();
+    await db.schema.createIndex('latest_metrics_key_value').on('latest_metrics').columns(['key', 'value']).execute();
+
+    await db.schema
+      .createTable('datasets')
+      .addColumn('dataset_uuid', 'text', (c) => c.primaryKey())
+      .addColumn('experiment_id', 'integer', (c) => c.notNull().references('experiments.experiment_id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('digest', 'text', (c) => c.notNull())
+      .addColumn('dataset_source_type', 'text', (c) => c.notNull())
+      .addColumn('dataset_source', 'text', (c) => c.notNull())
+      .addColumn('dataset_schema', 'text')
+      .addColumn('dataset_profile', 'text')
+      .addUniqueConstraint('datasets_identity', ['experiment_id', 'name', 'digest'])
+      .execute();
+
+    await db.schema
+      .createTable('inputs')
+      .addColumn('input_uuid', 'text', (c) => c.primaryKey())
+      .addColumn('source_type', 'text', (c) => c.notNull())
+      .addColumn('source_id', 'text', (c) => c.notNull())
+      .addColumn('destination_type', 'text', (c) => c.notNull())
+      .addColumn('destination_id', 'text', (c) => c.notNull())
+      .addUniqueConstraint('inputs_link', ['source_type', 'source_id', 'destination_type', 'destination_id'])
+      .execute();
+    await db.schema
+      .createIndex('inputs_destination')
+      .on('inputs')
+      .columns(['destination_type', 'destination_id'])
+      .execute();
+
+    await db.schema
+      .createTable('input_tags')
+      .addColumn('input_uuid', 'text', (c) => c.notNull().references('inputs.input_uuid'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('value', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('input_tags_pk', ['input_uuid', 'name'])
+      .execute();
+
+    await db.schema
+      .createTable('logged_models')
+      .addColumn('model_id', 'text', (c) => c.primaryKey())
+      .addColumn('experiment_id', 'integer', (c) => c.notNull().references('experiments.experiment_id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('artifact_location', 'text', (c) => c.notNull())
+      .addColumn('creation_timestamp_ms', 'bigint', (c) => c.notNull())
+      .addColumn('last_updated_timestamp_ms', 'bigint', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('lifecycle_stage', 'text', (c) => c.notNull())
+      .addColumn('model_type', 'text')
+      .addColumn('source_run_id', 'text')
+      .addColumn('status_message', 'text')
+      .addColumn('creator_id', 'text')
+      .execute();
+    await db.schema
+      .createIndex('logged_models_experiment')
+      .on('logged_models')
+      .columns(['experiment_id', 'creation_timestamp_ms'])
+      .execute();
+
+    for (const table of ['logged_model_tags', 'logged_model_params']) {
+      await db.schema
+        .createTable(table)
+        .addColumn('model_id', 'text', (c) => c.notNull().references('logged_models.model_id'))
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint(`${table}_pk`, ['model_id', 'key'])
+        .execute();
+    }
+
+    await db.schema
+      .createTable('run_outputs')
+      .addColumn('run_uuid', 'text', (c) => c.notNull().references('runs.run_uuid'))
+      .addColumn('model_id', 'text', (c) => c.notNull())
+      .addColumn('step', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('run_outputs_pk', ['run_uuid', 'model_id'])
+      .execute();
+  },
+};

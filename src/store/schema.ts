@@ -1,0 +1,130 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The relational schema, as Kysely sees it. Table and column names follow MLflow's SQL store where one
+ * exists, so people who know that schema find their way. Times are epoch milliseconds (int64).
+ */
+export interface ExperimentTable {
+  experiment_id: Generated<number>;
+  name: string;
+  artifact_location: string;
+  lifecycle_stage: string;
+  creation_time: number;
+  last_update_time: number;
+}
+
+export interface ExperimentTagTable {
+  experiment_id: number;
+  key: string;
+  value: string;
+}
+
+export interface RunTable {
+  run_uuid: string;
+  name: string;
+  experiment_id: number;
+  user_id: string;
+  status: string;
+  start_time: number;
+  end_time: number | null;
+  deleted_time: number | null;
+  lifecycle_stage: string;
+  artifact_uri: string;
+}
+
+export interface KeyValueTable {
+  run_uuid: string;
+  key: string;
+  value: string;
+}
+
+/** Metric history: append-only. NaN cannot be stored as a REAL in SQLite, hence `is_nan`. */
+export interface MetricTable {
+  id: Generated<number>;
+  run_uuid: string;
+  key: string;
+  value: number;
+  is_nan: number;
+  timestamp: number;
+  step: number;
+}
+
+/** The latest value per (run, key): max by (step, timestamp, value), as MLflow defines it. */
+export interface LatestMetricTable {
+  run_uuid: string;
+  key: string;
+  value: number;
+  is_nan: number;
+  timestamp: number;
+  step: number;
+}
+
+export interface DatasetTable {
+  dataset_uuid: string;
+  experiment_id: number;
+  name: string;
+  digest: string;
+  dataset_source_type: string;
+  dataset_source: string;
+  dataset_schema: string | null;
+  dataset_profile: string | null;
+}
+
+/** A link from a source (a dataset or a logged model) into a destination (a run). */
+export interface InputTable {
+  input_uuid: string;
+  source_type: string;
+  source_id: string;
+  destination_type: string;
+  destination_id: string;
+}
+
+export interface InputTagTable {
+  input_uuid: string;
+  name: string;
+  value: string;
+}
+
+export interface RunOutputTable {
+  run_uuid: string;
+  model_id: string;
+  step: number;
+}
+
+export interface LoggedModelTable {
+  model_id: string;
+  experiment_id: number;
+  name: string;
+  artifact_location: string;
+  creation_timestamp_ms: number;
+  last_updated_timestamp_ms: number;
+  status: string;
+  lifecycle_stage: string;
+  model_type: string | null;
+  source_run_id: string | null;
+  status_message: string | null;
+  creator_id: string | null;
+}
+
+export interface LoggedModelKeyValueTable {
+  model_id: string;
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  experiments: ExperimentTable;
+  experiment_tags: ExperimentTagTable;
+  runs: RunTable;
+  params: KeyValueTable;
+  tags: KeyValueTable;
+  metrics: MetricTable;
+  latest_metrics: LatestMetricTable;
+  datasets: DatasetTable;
+  inputs: InputTable;
+  input_tags: InputTagTable;
+  run_outputs: RunOutputTable;
+  logged_models: LoggedModelTable;
+  logged_model_tags: LoggedModelKeyValueTable;
+  logged_model_params: LoggedModelKeyValueTable;
+}
