@@ -68,6 +68,13 @@ export interface DatasetInput {
   dataset: Dataset;
 }
 
+export interface DatasetSummary {
+  experiment_id: string;
+  name: string;
+  digest: string;
+  context?: string;
+}
+
 export interface ModelInput {
   model_id: string;
 }

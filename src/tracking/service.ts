@@ -1,5 +1,6 @@
 import type {
   DatasetInput,
+  DatasetSummary,
   Experiment,
   KeyValue,
   LoggedModel,
@@ -107,6 +108,8 @@ export interface TrackingService {
   restoreExperiment(experimentId: string): Promise<void>;
   setExperimentTag(experimentId: string, key: string, value: string): Promise<void>;
   deleteExperimentTag(experimentId: string, key: string): Promise<void>;
+  /** Datasets used by runs of these experiments (1–20 ids), with their context tag; for the UI. */
+  searchDatasets(experimentIds: string[]): Promise<DatasetSummary[]>;
 
   createRun(req: CreateRunRequest): Promise<Run>;
   getRun(runId: string): Promise<Run>;

@@ -1,0 +1,58 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pino from 'pino';
+import { createArtifactStore } from '../artifacts/index.js';
+import { migrateToLatest, openStore } from '../store/index.js';
+import { SqlTrackingStore } from '../tracking/index.js';
+import { buildApp } from './app.js';
+
+export interface ServerOptions {
+  /** `sqlite:` URI, a file path, or `postgresql://…`. */
+  backendStoreUri: string;
+  /** Directory the artifact proxy stores into. */
+  artifactsDestination: string;
+  /** Root URI for new experiments' artifacts; default `mlflow-artifacts:/` (proxied through this server). */
+  defaultArtifactRoot?: string;
+  host?: string;
+  port?: number;
+  /** Proxy artifacts through the server (default true). */
+  serveArtifacts?: boolean;
+  logLevel?: string;
+}
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Opens the store, migrates it, ensures the Default experiment, and listens. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const logger = pino({ level: options.logLevel ?? 'info' });
+  const store = openStore(options.backendStoreUri);
+  try {
+    const applied = await migrateToLatest(store);
+    if (applied.length) logger.info({ applied }, `store migrated (${applied.join(', ')})`);
+    const serveArtifacts = options.serveArtifacts ?? true;
+    const artifacts = createArtifactStore({ root: resolve(options.artifactsDestination), serveArtifacts });
+    const defaultArtifactRoot =
+      options.defaultArtifactRoot ?? (serveArtifacts ? 'mlflow-artifacts:/' : pathToFileURL(resolve(options.artifactsDestination)).href);
+    const tracking = new SqlTrackingStore(store, {
+      defaultArtifactRoot,
+      validateArtifactLocation: (uri) => artifacts.validateArtifactLocation(uri),
+    });
+    await tracking.ensureDefaultExperiment();
+    const app = await buildApp({ tracking, artifacts, logger });
+    const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 5000 });
+    const url = address.replace('://[::1]', '://localhost');
+    return {
+      url,
+      async close() {
+        await app.close();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
