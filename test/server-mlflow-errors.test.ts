@@ -113,7 +113,7 @@ describe.each(DIALECTS)('MLflow edge cases on %s', (dialect) => {
       body: JSON.stringify({ name: 'csrf' }),
     });
     expect(res.status).toBe(400);
-    expect((await res.json()).error_code).toBe('INVALID_PARAMETER_VALUE');
+    expect(((await res.json()) as any).error_code).toBe('INVALID_PARAMETER_VALUE');
     expect((await s.call('GET', 'experiments/get-by-name', { experiment_name: 'csrf' })).status).toBe(404);
     const missingType = await fetch(new URL('/api/2.0/mlflow/experiments/create', s.url), { method: 'POST', body: new Uint8Array(Buffer.from('{"name":"x"}')) });
     expect(missingType.status).toBe(400);

@@ -7,8 +7,8 @@ export class MigrationError extends Error {
 }
 
 /**
- * Brings the schema up to date. Each migration runs in its own transaction (both dialects have
- * transactional DDL), so a failure leaves the store as it was before that migration; any failure, and a
+ * Brings the schema up to date. All pending migrations run in one transaction (both dialects have
+ * transactional DDL), so a failure leaves the store exactly as it was before the upgrade; any failure, and a
  * store that records migrations this version does not know, stops with a message that says what to do.
  */
 export async function migrateToLatest(store: Store, list: StoreMigration[] = MIGRATIONS): Promise<string[]> {
@@ -37,7 +37,7 @@ export async function migrateToLatest(store: Store, list: StoreMigration[] = MIG
       );
     }
     throw new MigrationError(
-      `Migration ${failed.migrationName} failed on ${store.location}: ${cause}. The migration was rolled back; ` +
+      `Migration ${failed.migrationName} failed on ${store.location}: ${cause}. The whole upgrade was rolled back; ` +
         `if its tables already exist, the store holds a half-applied migration from elsewhere: restore a backup. ` +
         `Flywheel will not start on this store until the migration succeeds.`,
       { cause: result.error },

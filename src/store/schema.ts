@@ -40,7 +40,6 @@ export interface KeyValueTable {
 
 /** Metric history: append-only. NaN cannot be stored as a REAL in SQLite, hence `is_nan`. */
 export interface MetricTable {
-  id: Generated<number>;
   run_uuid: string;
   key: string;
   value: number;

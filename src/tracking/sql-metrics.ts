@@ -29,7 +29,7 @@ export async function insertMetrics(tx: Db, runId: string, metrics: Metric[]): P
       timestamp: m.timestamp,
       step: m.step,
     }));
-    await tx.insertInto('metrics').values(rows).execute();
+    await tx.insertInto('metrics').values(rows).onConflict((oc) => oc.doNothing()).execute();
   }
   const latest = new Map<string, Metric>();
   for (const m of metrics) {
@@ -63,7 +63,7 @@ export async function insertMetrics(tx: Db, runId: string, metrics: Metric[]): P
     .execute();
 }
 
-/** A page of one metric's history, ordered by step then logging order; `limit` + 1 rows to detect more. */
+/** A page of one metric's history, in primary-key order (step, timestamp, value); `limit` + 1 rows to detect more. */
 export async function metricHistory(db: Db, runId: string, key: string, offset: number, limit?: number): Promise<Metric[]> {
   let q = db
     .selectFrom('metrics')
@@ -71,7 +71,8 @@ export async function metricHistory(db: Db, runId: string, key: string, offset: 
     .where('run_uuid', '=', runId)
     .where('key', '=', key)
     .orderBy('step')
-    .orderBy('id');
+    .orderBy('timestamp')
+    .orderBy('value');
   if (limit !== undefined) q = q.limit(limit + 1).offset(offset);
   else if (offset) q = q.offset(offset).limit(Number.MAX_SAFE_INTEGER);
   const rows = await q.execute();

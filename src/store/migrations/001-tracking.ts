@@ -1,16 +1,15 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { StoreMigration } from './index.js';
 
 /** Experiments, runs, params, tags, metrics (history + latest), datasets and inputs, logged models. */
 export const tracking: StoreMigration = {
   name: '001-tracking',
   async up(db: Kysely<any>, dialect) {
-    const autoId = (type: 'int' | 'bigint') =>
-      dialect === 'postgres' ? (type === 'int' ? 'serial' : 'bigserial') : 'integer';
+    const autoId = () => (dialect === 'postgres' ? 'serial' : 'integer');
 
     await db.schema
       .createTable('experiments')
-      .addColumn('experiment_id', autoId('int'), (c) => {
+      .addColumn('experiment_id', autoId(), (c) => {
         const pk = c.primaryKey();
         return dialect === 'sqlite' ? pk.autoIncrement() : pk;
       })
@@ -59,20 +58,19 @@ export const tracking: StoreMigration = {
       await db.schema.createIndex(`${table}_key_value`).on(table).columns(['key', 'value']).execute();
     }
 
-    await db.schema
+    // Metric history, clustered by (run, key, step) so a history read is one range scan (SQLite stores it
+    // WITHOUT ROWID). As in MLflow, a point identical in every field to one already logged is stored once.
+    let metrics = db.schema
       .createTable('metrics')
-      .addColumn('id', autoId('bigint'), (c) => {
-        const pk = c.primaryKey();
-        return dialect === 'sqlite' ? pk.autoIncrement() : pk;
-      })
       .addColumn('run_uuid', 'text', (c) => c.notNull())
       .addColumn('key', 'text', (c) => c.notNull())
       .addColumn('value', 'double precision', (c) => c.notNull())
       .addColumn('is_nan', 'integer', (c) => c.notNull())
       .addColumn('timestamp', 'bigint', (c) => c.notNull())
       .addColumn('step', 'bigint', (c) => c.notNull())
-      .execute();
-    await db.schema.createIndex('metrics_run_key_step').on('metrics').columns(['run_uuid', 'key', 'step']).execute();
+      .addPrimaryKeyConstraint('metrics_pk', ['run_uuid', 'key', 'step', 'timestamp', 'value', 'is_nan']);
+    if (dialect === 'sqlite') metrics = metrics.modifyEnd(sql`without rowid`);
+    await metrics.execute();
 
     await db.schema
       .createTable('latest_metrics')
