@@ -37,4 +37,15 @@ export interface ArtifactStore {
    * paths are relative to `artifactUri`, as MLflow's artifacts/list answers. Unknown schemes: [].
    */
   listArtifacts(artifactUri: string, path?: string): Promise<FileInfo[]>;
+  /**
+   * False when the server runs with `--no-serve-artifacts`: the `/mlflow-artifacts` proxy endpoints then
+   * answer 503. Absent = true.
+   */
+  readonly serveArtifacts?: boolean;
+  /**
+   * The repository path of `path` under an artifact URI the server owns (`mlflow-artifacts:/…`, a `file:`
+   * URI inside the root), for reading and writing a run's artifacts; undefined for URIs the server does not
+   * serve (`s3://…`, invalid stored URIs). Throws INVALID_PARAMETER_VALUE for an unsafe `path`.
+   */
+  resolveArtifactPath?(artifactUri: string, path?: string): string | undefined;
 }

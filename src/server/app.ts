@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { FlywheelError, isFlywheelError } from '../core/index.js';
 import type { TrackingService } from '../tracking/index.js';
@@ -36,12 +36,18 @@ python -c "import mlflow; mlflow.log_metric('hello', 1)"</pre>
 /** The HTTP app: MLflow-compatible routes, the artifact proxy, health and version. No business rules here. */
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: ctx.logger ?? false,
-    disableRequestLogging: true,
+    ...(ctx.logger ? { loggerInstance: ctx.logger as FastifyBaseLogger } : { logger: false }),
+    // Per-request log lines would cost more than the requests themselves on the ingest path.
+    logController: new LogController({ disableRequestLogging: true }),
     // Up to 16 MiB dataset profiles in log-inputs, and a margin for JSON escaping.
     bodyLimit: 64 * 1024 * 1024,
     routerOptions: { maxParamLength: 2000 },
     genReqId: () => crypto.randomUUID(),
+    // A malformed URL escape (`%zz`) never reaches a route: answer it in MLflow's error shape too.
+    frameworkErrors: (err, _req, reply) => {
+      const e = new FlywheelError('INVALID_PARAMETER_VALUE', `Malformed request: ${err.message}`);
+      void reply.status(e.status).type('application/json').send(JSON.stringify(e.toJSON()));
+    },
   });
 
   app.setErrorHandler((err: FastifyError | FlywheelError, req, reply) => {

@@ -1,0 +1,371 @@
+import { mkdir } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { safeRelativePath } from '../artifacts/paths.js';
+import type { ArtifactRepository, FileInfo } from '../artifacts/types.js';
+import { FlywheelError, isFlywheelError } from '../core/index.js';
+import type { Experiment, KeyValue, Metric, Page, Run, RunStatus, ViewType } from '../tracking/entities.js';
+import type { TrackingService } from '../tracking/service.js';
+import { ActiveRun, type ParamValue } from './active-run.js';
+import { defaultTrackingUri, openBackend, type BackendOptions, type TrackingBackend } from './backend.js';
+
+export interface FlywheelOptions extends BackendOptions {
+  /**
+   * `http(s)://host:port` for a server; a SQLite file path, `sqlite:` or `postgresql://` URI for a store
+   * opened in this process. Default: FLYWHEEL_TRACKING_URI, MLFLOW_TRACKING_URI, `./flywheel-data/flywheel.db`.
+   */
+  trackingUri?: string;
+  /** How long a logged metric point may wait in the buffer before it is sent (default 1000 ms). */
+  metricFlushIntervalMs?: number;
+}
+
+export interface CreateExperimentOptions {
+  artifactLocation?: string;
+  tags?: Record<string, string>;
+}
+
+export interface SearchExperimentsOptions {
+  filter?: string;
+  orderBy?: string[];
+  maxResults?: number;
+  pageToken?: string;
+  viewType?: ViewType;
+}
+
+export interface StartRunOptions {
+  /** Default: the experiment chosen by `setExperiment`, else FLYWHEEL_/MLFLOW_EXPERIMENT_ID or _NAME, else "0". */
+  experimentId?: string;
+  /** An experiment name, created if it does not exist. */
+  experimentName?: string;
+  runName?: string;
+  tags?: Record<string, string>;
+  /** Stored as the `mlflow.note.content` tag (the run's description in the UI). */
+  description?: string;
+  /** Makes this a nested run (tag `mlflow.parentRunId`). */
+  parentRunId?: string;
+  startTime?: number;
+}
+
+export interface SearchRunsOptions {
+  /** Default: the experiment `startRun` would use. */
+  experimentIds?: string[];
+  filter?: string;
+  orderBy?: string[];
+  maxResults?: number;
+  pageToken?: string;
+  viewType?: ViewType;
+}
+
+/**
+ * The Flywheel SDK. The same calls work against a server (`http://…`) and against a store opened in this
+ * process; entities come back in MLflow's wire shape (`run.info.run_id`, `run.data.metrics`).
+ *
+ * ```ts
+ * const fw = new Flywheel({ trackingUri: 'http://localhost:5000' });
+ * await fw.setExperiment('iris');
+ * await fw.withRun({ runName: 'baseline' }, async (run) => {
+ *   await run.logParams({ lr: 0.01 });
+ *   await run.logMetric('loss', 0.3, { step: 1 });
+ * });
+ * ```
+ */
+export class Flywheel {
+  readonly trackingUri: string;
+  private readonly options: FlywheelOptions;
+  private backendPromise: Promise<TrackingBackend> | undefined;
+  private experimentId: string | undefined;
+
+  constructor(options: FlywheelOptions = {}) {
+    this.options = options;
+    this.trackingUri = options.trackingUri ?? defaultTrackingUri();
+  }
+
+  /** A client whose backend is open and answers (a store migrated, a server's /health), so errors show here. */
+  static async connect(uriOrOptions?: string | FlywheelOptions): Promise<Flywheel> {
+    const options = typeof uriOrOptions === 'string' ? { trackingUri: uriOrOptions } : uriOrOptions ?? {};
+    const client = new Flywheel(options);
+    await (await client.backend()).check();
+    return client;
+  }
+
+  private backend(): Promise<TrackingBackend> {
+    // A failed open is not kept: the next call tries again (the server may be up by then).
+    this.backendPromise ??= openBackend(this.trackingUri, this.options).catch((e: unknown) => {
+      this.backendPromise = undefined;
+      throw e;
+    });
+    return this.backendPromise;
+  }
+
+  /** The underlying `TrackingService` (SQL store or HTTP client), for calls the SDK does not wrap. */
+  async tracking(): Promise<TrackingService> {
+    return (await this.backend()).tracking;
+  }
+
+  /** Closes an embedded store (a server connection holds nothing). */
+  async close(): Promise<void> {
+    const pending = this.backendPromise;
+    this.backendPromise = undefined;
+    if (pending) await (await pending).close();
+  }
+
+  // ---- experiments ----
+
+  async createExperiment(name: string, options: CreateExperimentOptions = {}): Promise<string> {
+    return (await this.tracking()).createExperiment({
+      name,
+      ...(options.artifactLocation ? { artifact_location: options.artifactLocation } : {}),
+      ...(options.tags ? { tags: keyValues(options.tags) } : {}),
+    });
+  }
+
+  async getExperiment(experimentId: string): Promise<Experiment> {
+    return (await this.tracking()).getExperiment(experimentId);
+  }
+
+  /** The experiment with this name (an active one before a deleted one), or undefined. */
+  async getExperimentByName(name: string): Promise<Experiment | undefined> {
+    try {
+      return await (await this.tracking()).getExperimentByName(name);
+    } catch (e) {
+      if (isFlywheelError(e) && e.code === 'RESOURCE_DOES_NOT_EXIST') return undefined;
+      throw e;
+    }
+  }
+
+  async searchExperiments(options: SearchExperimentsOptions = {}): Promise<Page<Experiment>> {
+    return (await this.tracking()).searchExperiments({
+      filter: options.filter,
+      order_by: options.orderBy,
+      max_results: options.maxResults,
+      page_token: options.pageToken,
+      view_type: options.viewType,
+    });
+  }
+
+  /** Every experiment matching, page after page. */
+  async *iterateExperiments(options: Omit<SearchExperimentsOptions, 'pageToken'> = {}): AsyncGenerator<Experiment> {
+    yield* paginate((pageToken) => this.searchExperiments({ ...options, pageToken }));
+  }
+
+  /**
+   * Gets or creates the experiment `name` and makes it the default for `startRun` and `searchRuns`. A deleted
+   * experiment of that name is an error (restore it or pick another name), as in MLflow.
+   */
+  async setExperiment(name: string): Promise<Experiment> {
+    const exp = await this.getOrCreateExperiment(name);
+    this.experimentId = exp.experiment_id;
+    return exp;
+  }
+
+  private async getOrCreateExperiment(name: string): Promise<Experiment> {
+    const tracking = await this.tracking();
+    let exp = await this.getExperimentByName(name);
+    if (!exp) {
+      try {
+        exp = await tracking.getExperiment(await tracking.createExperiment({ name }));
+      } catch (e) {
+        // Another process created it between our get and create.
+        if (!(isFlywheelError(e) && e.code === 'RESOURCE_ALREADY_EXISTS')) throw e;
+        exp = await tracking.getExperimentByName(name);
+      }
+    }
+    if (exp.lifecycle_stage === 'deleted') {
+      throw new FlywheelError(
+        'INVALID_STATE',
+        `Experiment '${name}' (id ${exp.experiment_id}) is deleted. Restore it or choose another name.`,
+      );
+    }
+    return exp;
+  }
+
+  async renameExperiment(experimentId: string, newName: string): Promise<void> {
+    await (await this.tracking()).updateExperiment(experimentId, newName);
+  }
+
+  async deleteExperiment(experimentId: string): Promise<void> {
+    await (await this.tracking()).deleteExperiment(experimentId);
+  }
+
+  async restoreExperiment(experimentId: string): Promise<void> {
+    await (await this.tracking()).restoreExperiment(experimentId);
+  }
+
+  async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
+    await (await this.tracking()).setExperimentTag(experimentId, key, value);
+  }
+
+  // ---- runs ----
+
+  private async defaultExperimentId(): Promise<string> {
+    if (this.experimentId !== undefined) return this.experimentId;
+    const env = process.env;
+    const id = env.FLYWHEEL_EXPERIMENT_ID || env.MLFLOW_EXPERIMENT_ID;
+    if (id) return id;
+    const name = env.FLYWHEEL_EXPERIMENT_NAME || env.MLFLOW_EXPERIMENT_NAME;
+    if (name) return (await this.getOrCreateExperiment(name)).experiment_id;
+    return '0';
+  }
+
+  /** Creates a run (status RUNNING) and returns it for logging; end it with `run.end()` or use `withRun`. */
+  async startRun(options: StartRunOptions = {}): Promise<ActiveRun> {
+    const backend = await this.backend();
+    const experimentId =
+      options.experimentId ??
+      (options.experimentName !== undefined
+        ? (await this.getOrCreateExperiment(options.experimentName)).experiment_id
+        : await this.defaultExperimentId());
+    const user = currentUser();
+    const tags: Record<string, string> = {
+      'mlflow.source.type': 'LOCAL',
+      ...(process.argv[1] ? { 'mlflow.source.name': process.argv[1] } : {}),
+      ...(user ? { 'mlflow.user': user } : {}),
+      ...(options.description !== undefined ? { 'mlflow.note.content': options.description } : {}),
+      ...(options.parentRunId ? { 'mlflow.parentRunId': options.parentRunId } : {}),
+      ...options.tags,
+    };
+    const run = await backend.tracking.createRun({
+      experiment_id: experimentId,
+      ...(user ? { user_id: user } : {}),
+      ...(options.runName ? { run_name: options.runName } : {}),
+      start_time: options.startTime ?? Date.now(),
+      tags: keyValues(tags),
+    });
+    return new ActiveRun(backend.tracking, run, (uri) => backend.artifactRepository(uri), {
+      flushIntervalMs: this.options.metricFlushIntervalMs,
+    });
+  }
+
+  /**
+   * Runs `fn` inside a run: ends it FINISHED when `fn` resolves, FAILED when it throws (the error is rethrown),
+   * KILLED on SIGINT/SIGTERM. Returns what `fn` returns.
+   */
+  async withRun<T>(options: StartRunOptions, fn: (run: ActiveRun) => Promise<T>): Promise<T> {
+    const run = await this.startRun(options);
+    let result: T;
+    try {
+      result = await fn(run);
+    } catch (e) {
+      await run.end('FAILED').catch(() => {});
+      throw e;
+    }
+    await run.end('FINISHED');
+    return result;
+  }
+
+  async getRun(runId: string): Promise<Run> {
+    return (await this.tracking()).getRun(runId);
+  }
+
+  /** Sets a run's final status from outside its `ActiveRun` (e.g. a run left RUNNING by a crashed process). */
+  async endRun(runId: string, status: RunStatus = 'FINISHED'): Promise<void> {
+    await (await this.tracking()).updateRun({ run_id: runId, status, end_time: Date.now() });
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    await (await this.tracking()).deleteRun(runId);
+  }
+
+  async restoreRun(runId: string): Promise<void> {
+    await (await this.tracking()).restoreRun(runId);
+  }
+
+  /** One page of runs (default 1000 per page). */
+  async searchRuns(options: SearchRunsOptions = {}): Promise<Page<Run>> {
+    return (await this.tracking()).searchRuns({
+      experiment_ids: options.experimentIds ?? [await this.defaultExperimentId()],
+      filter: options.filter,
+      order_by: options.orderBy,
+      max_results: options.maxResults,
+      page_token: options.pageToken,
+      run_view_type: options.viewType,
+    });
+  }
+
+  /** Every run matching, page after page (`maxResults` is the page size). */
+  async *iterateRuns(options: Omit<SearchRunsOptions, 'pageToken'> = {}): AsyncGenerator<Run> {
+    const experimentIds = options.experimentIds ?? [await this.defaultExperimentId()];
+    yield* paginate((pageToken) => this.searchRuns({ ...options, experimentIds, pageToken }));
+  }
+
+  /** All points of a metric, in the server's order (step, then timestamp), following every page. */
+  async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
+    const tracking = await this.tracking();
+    const out: Metric[] = [];
+    for await (const m of paginate((page_token) =>
+      tracking.getMetricHistory({ run_id: runId, metric_key: key, max_results: 25_000, page_token }),
+    )) {
+      out.push(m);
+    }
+    return out;
+  }
+
+  // ---- artifacts ----
+
+  private async runArtifacts(runId: string): Promise<ArtifactRepository> {
+    const [backend, run] = await Promise.all([this.backend(), this.getRun(runId)]);
+    return backend.artifactRepository(run.info.artifact_uri);
+  }
+
+  /** Entries directly under `path` of a run's artifacts; paths relative to the run's artifact root. */
+  async listArtifacts(runId: string, path = ''): Promise<FileInfo[]> {
+    return (await this.runArtifacts(runId)).list(safeRelativePath(path));
+  }
+
+  /** One artifact file, whole, in memory. */
+  async readArtifact(runId: string, path: string): Promise<Buffer> {
+    const { stream } = await (await this.runArtifacts(runId)).read(safeRelativePath(path));
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+    return Buffer.concat(chunks);
+  }
+
+  /**
+   * Downloads a file or a directory tree of a run's artifacts (`''` = all) into `destDir` (streamed);
+   * returns the local path of what was downloaded.
+   */
+  async downloadArtifacts(runId: string, path: string, destDir: string): Promise<string> {
+    const repo = await this.runArtifacts(runId);
+    const rel = safeRelativePath(path);
+    const target = resolve(destDir, ...(rel ? rel.split('/') : []));
+    const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+    const entry = rel ? (await repo.list(parent)).find((f) => f.path === rel) : { path: '', is_dir: true };
+    if (!entry) throw new FlywheelError('RESOURCE_DOES_NOT_EXIST', `No artifact '${rel}' in run ${runId}`);
+    await download(repo, entry, resolve(destDir));
+    return target;
+  }
+}
+
+async function download(repo: ArtifactRepository, entry: FileInfo, destDir: string): Promise<void> {
+  const local = join(destDir, ...entry.path.split('/').filter(Boolean));
+  if (!entry.is_dir) {
+    await mkdir(dirname(local), { recursive: true });
+    const { stream } = await repo.read(entry.path);
+    await pipeline(stream, createWriteStream(local));
+    return;
+  }
+  await mkdir(local, { recursive: true });
+  for (const child of await repo.list(entry.path)) await download(repo, child, destDir);
+}
+
+async function* paginate<T>(fetchPage: (pageToken: string | undefined) => Promise<Page<T>>): AsyncGenerator<T> {
+  let token: string | undefined;
+  do {
+    const page = await fetchPage(token);
+    yield* page.items;
+    token = page.next_page_token;
+  } while (token);
+}
+
+const keyValues = (record: Record<string, ParamValue>): KeyValue[] =>
+  Object.entries(record).map(([key, value]) => ({ key, value: String(value) }));
+
+function currentUser(): string | undefined {
+  try {
+    return process.env.FLYWHEEL_USER || userInfo().username;
+  } catch {
+    return undefined;
+  }
+}

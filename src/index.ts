@@ -1,0 +1,20 @@
+/** The `flywheel` package: the SDK client and the types it speaks (MLflow's wire shapes). */
+export * from './client/index.js';
+export { FlywheelError, isFlywheelError, type ErrorCode } from './core/errors.js';
+export type {
+  Experiment,
+  Run,
+  RunInfo,
+  RunStatus,
+  Metric,
+  KeyValue,
+  Dataset,
+  DatasetInput,
+  ViewType,
+  LifecycleStage,
+  Page,
+  LoggedModel,
+  LoggedModelStatus,
+} from './tracking/entities.js';
+export type { TrackingService } from './tracking/service.js';
+export type { FileInfo } from './artifacts/types.js';
