@@ -47,11 +47,12 @@ describe.each(DIALECTS)('kill -9 during ingest on %s', (dialect) => {
         }
       };
       const writers = Array.from({ length: 8 }, (_, lane) => writer(lane));
-      while (acked.size < 200) await new Promise((r) => setTimeout(r, 5));
+      const exited = new Promise((r) => child.once('exit', r));
+      while (acked.size < 100) await new Promise((r) => setTimeout(r, 5));
       child.kill('SIGKILL');
       killed = true;
       await Promise.all(writers);
-      await new Promise((r) => child.once('exit', r));
+      await exited;
 
       const store = openStore(storeUri);
       try {

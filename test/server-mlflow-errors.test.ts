@@ -141,6 +141,9 @@ describe.each(DIALECTS)('MLflow edge cases on %s', (dialect) => {
     const huge = await s.call('POST', 'runs/log-batch', { run_id: runId, tags: [{ key: 'big', value: 'x'.repeat(1_100_000) }] });
     expect(huge.status).toBe(400);
     expect((await s.call('POST', 'runs/create', {})).json.error_code).toBe('BAD_REQUEST');
+    const escape = await fetch(new URL('/api/2.0/mlflow-artifacts/artifacts/%zz', s.url));
+    expect(escape.status).toBe(400);
+    expect(((await escape.json()) as any).error_code).toBe('INVALID_PARAMETER_VALUE');
     const deep = '['.repeat(100000) + ']'.repeat(100000);
     const d = await fetch(new URL('/api/2.0/mlflow/runs/search', s.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: deep });
     expect(d.status).toBe(400);

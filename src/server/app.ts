@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { FlywheelError, isFlywheelError } from '../core/index.js';
 import type { TrackingService } from '../tracking/index.js';
@@ -46,7 +46,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // A malformed URL escape (`%zz`) never reaches a route: answer it in MLflow's error shape too.
     frameworkErrors: (err, _req, reply) => {
       const e = new FlywheelError('INVALID_PARAMETER_VALUE', `Malformed request: ${err.message}`);
-      void reply.status(e.status).type('application/json').send(JSON.stringify(e.toJSON()));
+      void (reply as FastifyReply).status(e.status).type('application/json').send(JSON.stringify(e.toJSON()));
     },
   });
 
