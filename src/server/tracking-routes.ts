@@ -37,6 +37,11 @@ export function trackingRoutes(app: FastifyInstance, { tracking, artifacts }: Ap
     });
     return { experiments: page.items.length ? page.items : undefined, next_page_token: page.next_page_token };
   });
+  // Removed in MLflow 2.0 but still called by 1.x-era clients (and the npm `mlflow` package).
+  mlflowRoute(app, 'GET', '/experiments/list', async (p) => {
+    const page = await tracking.searchExperiments({ max_results: 50_000, view_type: p.enumValue('view_type', VIEW_TYPES) });
+    return { experiments: page.items.length ? page.items : undefined };
+  });
   mlflowRoute(app, 'POST', '/experiments/update', async (p) => {
     await tracking.updateExperiment(p.requiredString('experiment_id'), p.requiredString('new_name'));
   });
