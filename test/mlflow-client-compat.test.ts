@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import MLflow from 'mlflow';
+import mlflowPackage from 'mlflow';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 /**
  * A real MLflow client (the npm `mlflow` package) against a Flywheel server, unchanged; then the exact call
  * sequences the Python client makes for a run with a logged model (reference §7), for MLflow 2.x and 3.x.
  */
+// a CommonJS package: its default export arrives wrapped
+const MLflow = ((mlflowPackage as any).default ?? mlflowPackage) as typeof import('mlflow/lib/mlflow.js').default;
+
 describe('MLflow clients against flywheel server', () => {
   let s: TestServer;
   beforeAll(async () => {
@@ -18,7 +21,7 @@ describe('MLflow clients against flywheel server', () => {
     const client = new MLflow({ endpoint: s.url });
     const { experiment_id } = await client.Experiments.create({ name: 'npm-client', artifact_location: undefined as any });
     const { experiments } = await client.Experiments.list();
-    expect(experiments.map((e) => e.name)).toContain('npm-client');
+    expect(experiments.map((e: any) => e.name)).toContain('npm-client');
     const { run } = await client.Runs.create({ experiment_id, user_id: 'ana', start_time: Date.now() });
     const run_id = run.info.run_id ?? (run.info as any).run_uuid;
     await client.Runs.logParameter({ run_id, key: 'lr', value: '0.1' });
