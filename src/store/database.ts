@@ -59,6 +59,8 @@ function openSqlite(path: string, options: OpenStoreOptions): Store {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
   sqlite.pragma('foreign_keys = ON');
+  // 64 MiB page cache: run search at 100k runs otherwise waits on disk reads.
+  sqlite.pragma('cache_size = -65536');
   // Another process (an embedded SDK beside a server) may hold the write lock for a moment.
   sqlite.pragma('busy_timeout = 10000');
   const db = new Kysely<Database>({ dialect: new FlywheelSqliteDialect({ database: sqlite }) });

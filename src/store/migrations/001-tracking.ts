@@ -42,6 +42,11 @@ export const tracking: StoreMigration = {
       .addColumn('artifact_uri', 'text', (c) => c.notNull())
       .execute();
     await db.schema
+      .createIndex('runs_lookup')
+      .on('runs')
+      .columns(['run_uuid', 'experiment_id', 'lifecycle_stage', 'start_time'])
+      .execute();
+    await db.schema
       .createIndex('runs_experiment_start')
       .on('runs')
       .columns(['experiment_id', 'lifecycle_stage', 'start_time'])
@@ -55,8 +60,16 @@ export const tracking: StoreMigration = {
         .addColumn('value', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint(`${table}_pk`, ['run_uuid', 'key'])
         .execute();
-      await db.schema.createIndex(`${table}_key_value`).on(table).columns(['key', 'value']).execute();
+      // Search compares and sorts text by code point on both dialects (COLLATE "C" on PostgreSQL); the
+      // index must use the same collation to serve `ORDER BY params.x`.
+      if (dialect === 'postgres') {
+        await sql`create index ${sql.ref(`${table}_key_value`)} on ${sql.table(table)} (key, value collate "C")`.execute(db);
+      } else {
+        await db.schema.createIndex(`${table}_key_value`).on(table).columns(['key', 'value']).execute();
+      }
     }
+    // Covering index so a run search filtered on params reads no table rows.
+    await db.schema.createIndex('params_run_key_value').on('params').columns(['run_uuid', 'key', 'value']).execute();
 
     // Metric history, clustered by (run, key, step) so a history read is one range scan (SQLite stores it
     // WITHOUT ROWID). As in MLflow, a point identical in every field to one already logged is stored once.
@@ -82,7 +95,12 @@ export const tracking: StoreMigration = {
       .addColumn('step', 'bigint', (c) => c.notNull())
       .addPrimaryKeyConstraint('latest_metrics_pk', ['run_uuid', 'key'])
       .execute();
-    await db.schema.createIndex('latest_metrics_key_value').on('latest_metrics').columns(['key', 'value']).execute();
+    // Covering: a search ordered by a metric walks this index and stops at the page size.
+    await db.schema
+      .createIndex('latest_metrics_key_value')
+      .on('latest_metrics')
+      .columns(['key', 'value', 'is_nan', 'run_uuid'])
+      .execute();
 
     await db.schema
       .createTable('datasets')
