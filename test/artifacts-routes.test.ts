@@ -62,6 +62,9 @@ async function startServer(artifacts: ArtifactStore, artifactUri?: string): Prom
       if (runId !== RUN_ID || !artifactUri) throw notFound(`Run with id=${runId} not found`);
       return { info: { artifact_uri: artifactUri } } as unknown as Awaited<ReturnType<NonNullable<Parameters<typeof artifactRoutes>[1]['tracking']>['getRun']>>;
     },
+    async getLoggedModel(modelId: string): Promise<never> {
+      throw notFound(`Logged model with ID '${modelId}' not found.`);
+    },
   };
   await app.register(async (scope) => artifactRoutes(scope, { artifacts, tracking }));
   await app.listen({ host: '127.0.0.1', port: 0 });

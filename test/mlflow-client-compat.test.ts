@@ -111,3 +111,24 @@ describe('MLflow clients against flywheel server', () => {
     expect((await s.call('POST', 'runs/log-model', { run_id: run.run_id, model_json: '{"flavors":{}}' })).status).toBe(400);
   });
 });
+
+describe('MLflow 3 extras', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(() => s.close());
+
+  it('serves logged models under /api/3.0 and lets the UI download a model file', async () => {
+    const exp = (await s.call('POST', 'experiments/create', { name: 'v3' })).json.experiment_id;
+    const model = (await s.call('POST', '/api/3.0/mlflow/logged-models', { experiment_id: exp, name: 'm' })).json.model;
+    const id = model.info.model_id;
+    await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${exp}/models/${id}/artifacts/MLmodel`, s.url), { method: 'PUT', body: 'flavors: {}\n' });
+    const file = await fetch(new URL(`/ajax-api/2.0/mlflow/logged-models/${id}/artifacts/files?artifact_file_path=MLmodel`, s.url));
+    expect(file.status).toBe(200);
+    expect(await file.text()).toBe('flavors: {}\n');
+    const bad = await fetch(new URL(`/ajax-api/2.0/mlflow/logged-models/${id}/artifacts/files?artifact_file_path=../../x`, s.url));
+    expect(bad.status).toBe(400);
+    expect((await s.call('GET', `/api/3.0/mlflow/logged-models/${id}`)).json.model.info.name).toBe('m');
+  });
+});

@@ -9,7 +9,7 @@ import type { TrackingService } from '../tracking/service.js';
 export interface ArtifactRoutesContext {
   artifacts: ArtifactStore;
   /** Needed by the run routes (`/get-artifact`, `upload-artifact`); without it they are not registered. */
-  tracking?: Pick<TrackingService, 'getRun'>;
+  tracking?: Pick<TrackingService, 'getRun' | 'getLoggedModel'>;
 }
 
 /** MLflow's `_UnsupportedMultipartUploadException.MESSAGE`; the client falls back to a single PUT on it. */
@@ -145,6 +145,25 @@ export function artifactRoutes(app: FastifyInstance, ctx: ArtifactRoutesContext)
       },
     });
   }
+
+  // The UI's download of one file of an MLflow 3 logged model.
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/ajax-api/2.0/mlflow/logged-models/:model_id/artifacts/files',
+    exposeHeadRoute: false,
+    handler: async (req, reply) => {
+      rejectFragment(req);
+      const modelId = (req.params as { model_id: string }).model_id;
+      const path = queryString(req, 'artifact_file_path');
+      if (!path) throw invalidParameter("Missing value for required parameter 'artifact_file_path'.");
+      const model = await tracking!.getLoggedModel(modelId);
+      const resolved = artifacts.resolveArtifactPath?.(model.info.artifact_uri, safeRelativePath(path));
+      if (resolved === undefined) {
+        throw new FlywheelError('NOT_IMPLEMENTED', `The artifacts of model ${modelId} are stored at '${model.info.artifact_uri}', which this server does not serve.`);
+      }
+      return sendArtifact(reply, repo, resolved, req.method === 'HEAD');
+    },
+  });
 
   app.post('/ajax-api/2.0/mlflow/upload-artifact', async (req, reply) => {
     rejectFragment(req);

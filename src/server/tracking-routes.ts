@@ -7,6 +7,9 @@ import { missing, type Params } from './mlflow-request.js';
 import { mlflowRoute } from './mlflow-routes.js';
 import { positiveInt, readDatasetInputs, readKeyValues, readMetric, wireRun } from './tracking-wire.js';
 
+/** Endpoints whose protos are MLflow 3's are served under /api/3.0 as well. */
+const V3 = { versions: ['2.0', '3.0'] as ('2.0' | '3.0')[] };
+
 /** MLflow's experiments, runs, metrics and run-artifact listing endpoints, translated to the tracking service. */
 export function trackingRoutes(app: FastifyInstance, { tracking, artifacts }: AppContext): void {
   // ---- experiments ----
@@ -56,7 +59,7 @@ export function trackingRoutes(app: FastifyInstance, { tracking, artifacts }: Ap
   });
   mlflowRoute(app, 'POST', '/experiments/delete-experiment-tag', async (p) => {
     await tracking.deleteExperimentTag(p.requiredString('experiment_id'), p.requiredString('key'));
-  });
+  }, V3);
   mlflowRoute(
     app,
     'POST',
@@ -142,7 +145,7 @@ export function trackingRoutes(app: FastifyInstance, { tracking, artifacts }: Ap
   mlflowRoute(app, 'POST', '/runs/outputs', async (p) => {
     const models = p.objects('models').map((m) => ({ model_id: m.requiredString('model_id'), step: m.int('step') ?? 0 }));
     await tracking.logOutputs(p.runId(), models);
-  });
+  }, V3);
   mlflowRoute(app, 'POST', '/runs/log-model', async (p) => {
     await appendLogModelHistory(tracking, p.runId(), p.requiredString('model_json'));
   });
