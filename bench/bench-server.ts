@@ -21,7 +21,9 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 export async function startBenchServer(): Promise<BenchServer> {
   const dir = mkdtempSync(join(tmpdir(), 'flywheel-bench-'));
   const storeUri = process.env.FLYWHEEL_BENCH_STORE || `sqlite:///${join(dir, 'mlflow.db')}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/serve.ts', storeUri, join(dir, 'artifacts')], {
+  // FLYWHEEL_BENCH_PROFILE=<dir> writes a V8 CPU profile of the server there (open it in Chrome DevTools).
+  const profile = process.env.FLYWHEEL_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.FLYWHEEL_BENCH_PROFILE] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/serve.ts', storeUri, join(dir, 'artifacts')], {
     cwd: repoRoot,
     stdio: ['pipe', 'pipe', 'inherit'],
   });

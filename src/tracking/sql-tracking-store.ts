@@ -310,7 +310,7 @@ export class SqlTrackingStore implements TrackingService {
     checkMetric(metric);
     await this.db.transaction().execute(async (tx) => {
       await this.runRow(tx, runId, true);
-      await insertMetrics(tx, runId, [metric]);
+      await insertMetrics(tx, runId, [metric], this.store.sqlite);
     });
   }
 
@@ -389,7 +389,7 @@ export class SqlTrackingStore implements TrackingService {
     await this.db.transaction().execute(async (tx) => {
       await this.runRow(tx, req.run_id, true);
       await this.insertParams(tx, req.run_id, params);
-      await insertMetrics(tx, req.run_id, metrics);
+      await insertMetrics(tx, req.run_id, metrics, this.store.sqlite);
       await this.upsertTags(tx, req.run_id, tags);
     });
   }
