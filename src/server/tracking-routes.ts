@@ -5,7 +5,7 @@ import type { AppContext } from './app.js';
 import { encodeMetrics } from './mlflow-json.js';
 import { missing, type Params } from './mlflow-request.js';
 import { mlflowRoute } from './mlflow-routes.js';
-import { positiveInt, readDatasetInputs, readKeyValues, readMetric, wireRun } from './tracking-wire.js';
+import { positiveInt, readDatasetInputs, readKeyValues, readMetric, readMetrics, wireRun } from './tracking-wire.js';
 
 /** Endpoints whose protos are MLflow 3's are served under /api/3.0 as well. */
 const V3 = { versions: ['2.0', '3.0'] as ('2.0' | '3.0')[] };
@@ -133,7 +133,7 @@ export function trackingRoutes(app: FastifyInstance, { tracking, artifacts }: Ap
     const runId = p.runId();
     await tracking.logBatch({
       run_id: runId,
-      metrics: p.objects('metrics').map((m) => readMetric(m, 'metrics.')),
+      metrics: readMetrics(p),
       params: readKeyValues(p, 'params'),
       tags: readKeyValues(p, 'tags'),
     });

@@ -23,6 +23,29 @@ export function readKeyValues(p: Params, field: string, valueRequired = true): K
   });
 }
 
+/**
+ * The metrics of a log-batch body. The common, well-formed case is read directly (a batch holds up to
+ * 1,000 of them); anything unusual goes through `readMetric` for MLflow's exact messages.
+ */
+export function readMetrics(p: Params): Metric[] {
+  const list = p.raw.metrics;
+  if (Array.isArray(list)) {
+    const out: Metric[] = new Array(list.length);
+    let i = 0;
+    for (; i < list.length; i++) {
+      const m = list[i] as Record<string, unknown> | null;
+      if (
+        m === null || typeof m !== 'object' || typeof m.key !== 'string' || m.key === '' || typeof m.value !== 'number' ||
+        typeof m.timestamp !== 'number' || !Number.isSafeInteger(m.timestamp) ||
+        (m.step !== undefined && (typeof m.step !== 'number' || !Number.isSafeInteger(m.step)))
+      ) break;
+      out[i] = { key: m.key, value: m.value, timestamp: m.timestamp, step: (m.step as number | undefined) ?? 0 };
+    }
+    if (i === list.length) return out;
+  }
+  return p.objects('metrics').map((m) => readMetric(m, 'metrics.'));
+}
+
 export function readMetric(o: Params, prefix = ''): Metric {
   const key = o.string('key');
   if (key === undefined || key === '') throw missing(`${prefix}key`);

@@ -98,11 +98,20 @@ export async function insertMetrics(tx: Db, runId: string, metrics: Metric[], sq
     .execute();
 }
 
-/** A page of one metric's history, in primary-key order (step, timestamp, value); `limit` + 1 rows to detect more. */
+/**
+ * A page of one metric's history, in primary-key order (step, timestamp, value); `limit` + 1 rows to detect
+ * more. The rows the driver returns are the Metric objects (NaN arrives as NULL and is patched in place):
+ * at 100,000 points a second object per row costs more than the query.
+ */
 export async function metricHistory(db: Db, runId: string, key: string, offset: number, limit?: number): Promise<Metric[]> {
   let q = db
     .selectFrom('metrics')
-    .select(['key', 'value', 'is_nan', 'timestamp', 'step'])
+    .select((eb) => [
+      'key',
+      eb.case().when('is_nan', '=', 1).then(sql<number | null>`null`).else(eb.ref('value')).end().as('value'),
+      'timestamp',
+      'step',
+    ])
     .where('run_uuid', '=', runId)
     .where('key', '=', key)
     .orderBy('step')
@@ -110,15 +119,17 @@ export async function metricHistory(db: Db, runId: string, key: string, offset: 
     .orderBy('value');
   if (limit !== undefined) q = q.limit(limit + 1).offset(offset);
   else if (offset) q = q.offset(offset).limit(Number.MAX_SAFE_INTEGER);
-  const rows = await q.execute();
-  const out = new Array<Metric>(rows.length);
-  for (let i = 0; i < rows.length; i++) out[i] = metricFromRow(rows[i]);
-  return out;
+  const rows = (await q.execute()) as Metric[];
+  for (const r of rows) if (r.value === null) r.value = NaN;
+  return rows;
 }
 
 /**
- * MLflow's get-history-bulk-interval: up to `maxResults` steps sampled evenly over the union of the runs'
- * steps (in [start, end] when given), plus each run's first and last step, and every point at those steps.
+ * get-history-bulk-interval: at most `maxResults` steps per run, spread evenly over the runs' step range
+ * (within [start, end] when given), plus each run's first and last step, and every point at those steps.
+ * MLflow spreads the samples by rank over the union of steps; Flywheel spreads them by step value, the same
+ * on the usual step grids and what a chart's x-axis wants otherwise. Each sample is one index seek in SQL
+ * (a recursive CTE of targets), so a 100,000-point history is never read whole.
  */
 export async function metricHistoryBulkInterval(
   db: Db,
@@ -128,45 +139,38 @@ export async function metricHistoryBulkInterval(
   startStep?: number,
   endStep?: number,
 ): Promise<MetricWithRunId[]> {
-  let stepsQ = db.selectFrom('metrics').select('step').distinct().where('run_uuid', 'in', runIds).where('key', '=', key);
-  if (startStep !== undefined && endStep !== undefined) stepsQ = stepsQ.where('step', '>=', startStep).where('step', '<=', endStep);
-  const allSteps = (await stepsQ.orderBy('step').execute()).map((r) => Number(r.step));
-  if (!allSteps.length) return [];
-  const wanted = new Set<number>(sampleEvenly(allSteps, maxResults));
-  let boundsQ = db
-    .selectFrom('metrics')
-    .select((eb) => ['run_uuid', eb.fn.min('step').as('min_step'), eb.fn.max('step').as('max_step')])
-    .where('run_uuid', 'in', runIds)
-    .where('key', '=', key)
-    .groupBy('run_uuid');
-  if (startStep !== undefined && endStep !== undefined) boundsQ = boundsQ.where('step', '>=', startStep).where('step', '<=', endStep);
-  for (const b of await boundsQ.execute()) {
-    wanted.add(Number(b.min_step));
-    wanted.add(Number(b.max_step));
+  const ranged = startStep !== undefined && endStep !== undefined;
+  const inRange = ranged ? sql`and step >= ${startStep} and step <= ${endStep}` : sql``;
+  const bounds: { runId: string; lo: number; hi: number }[] = [];
+  for (const runId of runIds) {
+    const { rows } = await sql<{ lo: number | null; hi: number | null }>`
+      select (select step from metrics where run_uuid = ${runId} and key = ${key} ${inRange} order by step limit 1) as lo,
+             (select step from metrics where run_uuid = ${runId} and key = ${key} ${inRange} order by step desc limit 1) as hi`.execute(db);
+    const b = rows[0];
+    if (b && b.lo !== null && b.hi !== null) bounds.push({ runId, lo: Number(b.lo), hi: Number(b.hi) });
   }
-  const steps = [...wanted].sort((a, b) => a - b);
+  if (!bounds.length) return [];
+  const lo = ranged ? startStep! : Math.min(...bounds.map((b) => b.lo));
+  const hi = ranged ? endStep! : Math.max(...bounds.map((b) => b.hi));
+  const span = sql`cast(${hi - lo} as double precision)`;
+  const last = Math.max(1, maxResults - 1);
   const out: MetricWithRunId[] = [];
-  for (let i = 0; i < steps.length; i += 900) {
-    const rows = await db
-      .selectFrom('metrics')
-      .select(['run_uuid', 'key', 'value', 'is_nan', 'timestamp', 'step'])
-      .where('run_uuid', 'in', runIds)
-      .where('key', '=', key)
-      .where('step', 'in', steps.slice(i, i + 900))
-      .execute();
-    for (const r of rows) out.push({ ...metricFromRow(r), run_id: r.run_uuid });
+  for (const b of bounds) {
+    const { rows } = await sql<{ key: string; value: number | null; timestamp: number; step: number }>`
+      with recursive targets (i) as (
+        select 0 union all select i + 1 from targets where i < ${maxResults - 1}
+      ), sampled (step) as (
+        select (select step from metrics where run_uuid = ${b.runId} and key = ${key}
+                  and step >= ${lo} + i * ${span} / ${last} ${inRange} order by step limit 1) from targets
+        union select ${b.hi}
+      )
+      select key, case when is_nan = 1 then null else value end as value, timestamp, step
+      from metrics
+      where run_uuid = ${b.runId} and key = ${key} and step in (select step from sampled where step is not null)
+      order by step, timestamp, value`.execute(db);
+    for (const r of rows) {
+      out.push({ key: r.key, value: r.value === null ? NaN : Number(r.value), timestamp: Number(r.timestamp), step: Number(r.step), run_id: b.runId });
+    }
   }
-  const order = new Map(runIds.map((id, i) => [id, i]));
-  out.sort((a, b) => order.get(a.run_id)! - order.get(b.run_id)! || a.step - b.step || a.timestamp - b.timestamp);
-  return out;
-}
-
-/** `n` items spread evenly over `sorted`, always including the first and the last. */
-export function sampleEvenly(sorted: number[], n: number): number[] {
-  if (sorted.length <= n) return sorted;
-  if (n === 1) return [sorted[0]];
-  const out: number[] = [];
-  const stride = (sorted.length - 1) / (n - 1);
-  for (let i = 0; i < n; i++) out.push(sorted[Math.round(i * stride)]);
   return out;
 }

@@ -383,7 +383,8 @@ export class SqlTrackingStore implements TrackingService {
         `Duplicate parameter keys have been submitted: [${[...dup].map((k) => `'${k}'`).join(', ')}]. Please ensure the request contains only one param value per param key.`,
       );
     }
-    for (const m of metrics) checkMetric(m);
+    const validKeys = new Set<string>();
+    for (const m of metrics) checkMetric(m, validKeys);
     const params = rawParams.map(checkParam);
     const tags = rawTags.map(checkRunTag);
     await this.db.transaction().execute(async (tx) => {

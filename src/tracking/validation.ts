@@ -2,8 +2,12 @@ import { invalidParameter, LIMITS, truncate, validateKey, validateLength } from 
 import type { DatasetInput, KeyValue, Metric } from './entities.js';
 
 /** Domain validation shared by every entry point (HTTP and embedded SDK). */
-export function checkMetric(m: Metric): void {
-  validateKey(m.key, 'metric');
+export function checkMetric(m: Metric, validKeys?: Set<string>): void {
+  // A batch repeats a few keys many times: each distinct key is checked once.
+  if (!validKeys?.has(m.key)) {
+    validateKey(m.key, 'metric');
+    validKeys?.add(m.key);
+  }
   if (typeof m.value !== 'number') throw invalidParameter(`Got invalid value ${String(m.value)} for metric '${m.key}'`);
   if (!Number.isSafeInteger(m.timestamp) || m.timestamp < 0) {
     throw invalidParameter(`Got invalid timestamp ${m.timestamp} for metric '${m.key}' (value=${m.value}). Timestamp must be a nonnegative long (64-bit integer)`);
