@@ -151,13 +151,21 @@ export function trackingRoutes(app: FastifyInstance, { tracking, artifacts }: Ap
   });
 
   // ---- metric history ----
-  mlflowRoute(app, 'GET', '/metrics/get-history', async (p) => {
-    const page = await tracking.getMetricHistory({
+  mlflowRoute(app, 'GET', '/metrics/get-history', async (p, _req, reply) => {
+    const req = {
       run_id: p.runId(),
       metric_key: p.requiredString('metric_key'),
       max_results: p.int('max_results'),
       page_token: p.string('page_token') || undefined,
-    });
+    };
+    if (tracking.getMetricHistoryJson) {
+      const page = await tracking.getMetricHistoryJson(req);
+      const parts = [];
+      if (page.count) parts.push(`"metrics":${page.metricsJson}`);
+      if (page.next_page_token) parts.push(`"next_page_token":${JSON.stringify(page.next_page_token)}`);
+      return reply.type('application/json').send(`{${parts.join(',')}}`);
+    }
+    const page = await tracking.getMetricHistory(req);
     return { metrics: page.items.length ? encodeMetrics(page.items) : undefined, next_page_token: page.next_page_token };
   });
   mlflowRoute(app, 'GET', '/metrics/get-history-bulk-interval', async (p) => {

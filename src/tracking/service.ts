@@ -127,6 +127,12 @@ export interface TrackingService {
   logOutputs(runId: string, models: ModelOutput[]): Promise<void>;
 
   getMetricHistory(req: GetMetricHistoryRequest): Promise<Page<Metric>>;
+  /**
+   * The same page already in MLflow's JSON encoding (an array of Metric, non-finite values as strings),
+   * rendered by the database: a 100,000-point history never becomes 100,000 JavaScript objects. Optional:
+   * the server uses it when the service has it.
+   */
+  getMetricHistoryJson?(req: GetMetricHistoryRequest): Promise<{ metricsJson: string; count: number; next_page_token?: string }>;
   getMetricHistoryBulkInterval(req: BulkIntervalRequest): Promise<MetricWithRunId[]>;
 
   createLoggedModel(req: CreateLoggedModelRequest): Promise<LoggedModel>;

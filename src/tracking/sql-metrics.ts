@@ -1,6 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../store/schema.js';
+import type { StoreDialect } from '../store/index.js';
 import type { Metric, MetricWithRunId } from './entities.js';
 import { metricFromRow } from './sql-entities.js';
 
@@ -122,6 +123,48 @@ export async function metricHistory(db: Db, runId: string, key: string, offset: 
   const rows = (await q.execute()) as Metric[];
   for (const r of rows) if (r.value === null) r.value = NaN;
   return rows;
+}
+
+/**
+ * A history page rendered as MLflow JSON by the database itself (json_group_array / json_agg), with non-finite
+ * values as "NaN" / "Infinity" / "-Infinity". Both dialects print doubles so that they parse back exactly.
+ */
+export async function metricHistoryJson(
+  db: Db,
+  dialect: StoreDialect,
+  runId: string,
+  key: string,
+  offset: number,
+  limit?: number,
+): Promise<{ metricsJson: string; count: number; more: boolean }> {
+  const where = sql`where run_uuid = ${runId} and key = ${key}`;
+  const lim = limit !== undefined ? sql`limit ${limit}` : dialect === 'sqlite' ? sql`limit -1` : sql``;
+  const page = sql`select key, value, is_nan, timestamp, step from metrics ${where}
+    order by step, timestamp, value ${lim} offset ${offset}`;
+  // SQLite feeds the aggregate in the subquery's order (an ordered LIMIT subquery is not flattened);
+  // PostgreSQL is told explicitly.
+  const query =
+    dialect === 'sqlite'
+      ? sql<{ j: string; n: number }>`
+          select json_group_array(json_object('key', key,
+            'value', case when is_nan = 1 then 'NaN' when value > 1.7976931348623157e308 then 'Infinity'
+                          when value < -1.7976931348623157e308 then '-Infinity' else value end,
+            'timestamp', timestamp, 'step', step)) as j, count(*) as n
+          from (${page}) as p`
+      : sql<{ j: string | null; n: number }>`
+          select json_agg(json_build_object('key', key,
+            'value', case when is_nan = 1 then to_json('NaN'::text) when value = 'Infinity'::float8 then to_json('Infinity'::text)
+                          when value = '-Infinity'::float8 then to_json('-Infinity'::text) else to_json(value) end,
+            'timestamp', timestamp, 'step', step) order by step, timestamp, value)::text as j, count(*) as n
+          from (${page}) as p`;
+  const row = (await query.execute(db)).rows[0];
+  const count = Number(row?.n ?? 0);
+  let more = false;
+  if (limit !== undefined && count === limit) {
+    const next = await sql`select 1 as x from metrics ${where} order by step, timestamp, value limit 1 offset ${offset + limit}`.execute(db);
+    more = next.rows.length > 0;
+  }
+  return { metricsJson: row?.j ?? '[]', count, more };
 }
 
 /**

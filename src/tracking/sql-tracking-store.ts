@@ -13,7 +13,7 @@ import type {
 } from './service.js';
 import { experimentFromRow, loggedModelFromRow, runInfoFromRow } from './sql-entities.js';
 import { loadRuns } from './sql-run-loader.js';
-import { insertMetrics, metricHistory, metricHistoryBulkInterval } from './sql-metrics.js';
+import { insertMetrics, metricHistory, metricHistoryBulkInterval, metricHistoryJson } from './sql-metrics.js';
 import {
   checkBatchLimits, checkDatasetInput, checkExperimentName, checkExperimentTag, checkMetric, checkParam, checkRunTag,
 } from './validation.js';
@@ -456,16 +456,28 @@ export class SqlTrackingStore implements TrackingService {
   }
 
   async getMetricHistory(req: GetMetricHistoryRequest): Promise<Page<Metric>> {
-    await this.runRow(this.db, req.run_id, false);
-    if (req.max_results !== undefined && (req.max_results < 1 || !Number.isSafeInteger(req.max_results))) {
-      throw invalidParameter(`Invalid value ${req.max_results} for parameter 'max_results': must be a positive integer.`);
-    }
-    const offset = req.page_token ? decodePageToken(req.page_token) : 0;
+    const offset = await this.checkHistoryRequest(req);
     const rows = await metricHistory(this.db, req.run_id, req.metric_key, offset, req.max_results);
     if (req.max_results !== undefined && rows.length > req.max_results) {
       return { items: rows.slice(0, req.max_results), next_page_token: encodePageToken(offset + req.max_results) };
     }
     return { items: rows };
+  }
+
+  async getMetricHistoryJson(req: GetMetricHistoryRequest): Promise<{ metricsJson: string; count: number; next_page_token?: string }> {
+    const offset = await this.checkHistoryRequest(req);
+    const page = await metricHistoryJson(this.db, this.store.dialect, req.run_id, req.metric_key, offset, req.max_results);
+    const { more, ...rest } = page;
+    return more ? { ...rest, next_page_token: encodePageToken(offset + req.max_results!) } : rest;
+  }
+
+  /** Validates a history request; returns the page's offset. */
+  private async checkHistoryRequest(req: GetMetricHistoryRequest): Promise<number> {
+    await this.runRow(this.db, req.run_id, false);
+    if (req.max_results !== undefined && (req.max_results < 1 || !Number.isSafeInteger(req.max_results))) {
+      throw invalidParameter(`Invalid value ${req.max_results} for parameter 'max_results': must be a positive integer.`);
+    }
+    return req.page_token ? decodePageToken(req.page_token) : 0;
   }
 
   async getMetricHistoryBulkInterval(req: BulkIntervalRequest): Promise<MetricWithRunId[]> {
