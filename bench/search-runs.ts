@@ -57,11 +57,15 @@ async function insertRuns(storeUri: string, experimentId: string, artifactLocati
         for (const key of ['acc', 'loss']) metrics.push({ run_uuid, key, value: random(), is_nan: 0, timestamp: start_time + 900, step: 10 });
       }
       await store.db.transaction().execute(async (tx) => {
-        for (const rows of chunks(runs)) await tx.insertInto('runs').values(rows).execute();
+        const runKeys = new Map<string, number>();
+        for (const rows of chunks(runs)) {
+          for (const r of await tx.insertInto('runs').values(rows).returning(['run_uuid', 'run_key']).execute()) runKeys.set(r.run_uuid, r.run_key);
+        }
         for (const rows of chunks(params)) await tx.insertInto('params').values(rows).execute();
         for (const rows of chunks(tags)) await tx.insertInto('tags').values(rows).execute();
         // One point per metric, so the history and the latest value are the same row.
-        for (const rows of chunks(metrics)) await tx.insertInto('metrics').values(rows).execute();
+        const history = metrics.map(({ run_uuid, ...m }) => ({ ...m, run_key: runKeys.get(run_uuid)! }));
+        for (const rows of chunks(history)) await tx.insertInto('metrics').values(rows).execute();
         for (const rows of chunks(metrics)) await tx.insertInto('latest_metrics').values(rows).execute();
       });
       progress(`${Math.min(count, first + RUNS_PER_TRANSACTION)} / ${count} runs`);

@@ -61,7 +61,12 @@ describe.each(DIALECTS)('kill -9 during ingest on %s', (dialect) => {
           expect(check.rows[0].integrity_check).toBe('ok');
         }
         expect(await migrateToLatest(store)).toEqual([]);
-        const rows = await store.db.selectFrom('metrics').select('step').where('run_uuid', '=', runId).execute();
+        const rows = await store.db
+          .selectFrom('metrics')
+          .innerJoin('runs', 'runs.run_key', 'metrics.run_key')
+          .select('metrics.step')
+          .where('runs.run_uuid', '=', runId)
+          .execute();
         const steps = new Set(rows.map((r) => Number(r.step)));
         const lost = [...acked].filter((s) => !Array.from({ length: 50 }, (_, k) => s * 50 + k).every((x) => steps.has(x)));
         expect(lost).toEqual([]);

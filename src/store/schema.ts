@@ -20,6 +20,8 @@ export interface ExperimentTagTable {
 }
 
 export interface RunTable {
+  /** Compact integer key, used by the metric history instead of the 32-character run id. */
+  run_key: Generated<number>;
   run_uuid: string;
   name: string;
   experiment_id: number;
@@ -40,7 +42,7 @@ export interface KeyValueTable {
 
 /** Metric history: append-only. NaN cannot be stored as a REAL in SQLite, hence `is_nan`. */
 export interface MetricTable {
-  run_uuid: string;
+  run_key: number;
   key: string;
   value: number;
   is_nan: number;

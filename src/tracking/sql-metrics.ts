@@ -9,6 +9,12 @@ type Db = Kysely<Database> | Transaction<Database>;
 
 const ROWS_PER_INSERT = 1000;
 
+/** A run's public id and its compact key in the metric history. */
+export interface RunKeys {
+  run_uuid: string;
+  run_key: number;
+}
+
 /** Which of two points is "latest": MLflow orders by (step, timestamp, value). */
 function newer(a: Metric, b: Metric): boolean {
   if (a.step !== b.step) return a.step > b.step;
@@ -27,14 +33,14 @@ const sqliteInserts = new WeakMap<BetterSqlite3.Database, Map<number, BetterSqli
  * (which costs more than SQLite's own work for a 1,000-point batch). Runs on the connection of the
  * caller's open transaction: better-sqlite3 has one connection and Kysely holds it for the transaction.
  */
-function sqliteInsertHistory(sqlite: BetterSqlite3.Database, runId: string, metrics: Metric[]): void {
+function sqliteInsertHistory(sqlite: BetterSqlite3.Database, runKey: number, metrics: Metric[]): void {
   let cache = sqliteInserts.get(sqlite);
   if (!cache) sqliteInserts.set(sqlite, (cache = new Map()));
   const statement = (rows: number) => {
     let stmt = cache.get(rows);
     if (!stmt) {
       const values = Array(rows).fill('(?, ?, ?, ?, ?, ?)').join(', ');
-      stmt = sqlite.prepare(`insert into metrics (run_uuid, key, value, is_nan, timestamp, step) values ${values} on conflict do nothing`);
+      stmt = sqlite.prepare(`insert into metrics (run_key, key, value, is_nan, timestamp, step) values ${values} on conflict do nothing`);
       cache.set(rows, stmt);
     }
     return stmt;
@@ -44,7 +50,7 @@ function sqliteInsertHistory(sqlite: BetterSqlite3.Database, runId: string, metr
   for (let i = 0; i < sorted.length; i += SQLITE_ROWS_PER_STATEMENT) {
     const chunk = sorted.slice(i, i + SQLITE_ROWS_PER_STATEMENT);
     const args: unknown[] = [];
-    for (const m of chunk) args.push(runId, m.key, storedValue(m.value), Number.isNaN(m.value) ? 1 : 0, m.timestamp, m.step);
+    for (const m of chunk) args.push(runKey, m.key, storedValue(m.value), Number.isNaN(m.value) ? 1 : 0, m.timestamp, m.step);
     statement(chunk.length).run(args);
   }
 }
@@ -53,12 +59,13 @@ function sqliteInsertHistory(sqlite: BetterSqlite3.Database, runId: string, metr
  * Appends points to the history and moves each key's latest value forward when a point is newer. Pass the
  * store's SQLite connection (when it is one) to take the prepared-statement path.
  */
-export async function insertMetrics(tx: Db, runId: string, metrics: Metric[], sqlite?: BetterSqlite3.Database): Promise<void> {
+export async function insertMetrics(tx: Db, run: RunKeys, metrics: Metric[], sqlite?: BetterSqlite3.Database): Promise<void> {
   if (!metrics.length) return;
-  if (sqlite) sqliteInsertHistory(sqlite, runId, metrics);
+  const runId = run.run_uuid;
+  if (sqlite) sqliteInsertHistory(sqlite, run.run_key, metrics);
   else for (let i = 0; i < metrics.length; i += ROWS_PER_INSERT) {
     const rows = metrics.slice(i, i + ROWS_PER_INSERT).map((m) => ({
-      run_uuid: runId,
+      run_key: run.run_key,
       key: m.key,
       value: storedValue(m.value),
       is_nan: Number.isNaN(m.value) ? 1 : 0,
@@ -104,7 +111,7 @@ export async function insertMetrics(tx: Db, runId: string, metrics: Metric[], sq
  * more. The rows the driver returns are the Metric objects (NaN arrives as NULL and is patched in place):
  * at 100,000 points a second object per row costs more than the query.
  */
-export async function metricHistory(db: Db, runId: string, key: string, offset: number, limit?: number): Promise<Metric[]> {
+export async function metricHistory(db: Db, runKey: number, key: string, offset: number, limit?: number): Promise<Metric[]> {
   let q = db
     .selectFrom('metrics')
     .select((eb) => [
@@ -113,7 +120,7 @@ export async function metricHistory(db: Db, runId: string, key: string, offset: 
       'timestamp',
       'step',
     ])
-    .where('run_uuid', '=', runId)
+    .where('run_key', '=', runKey)
     .where('key', '=', key)
     .orderBy('step')
     .orderBy('timestamp')
@@ -132,12 +139,12 @@ export async function metricHistory(db: Db, runId: string, key: string, offset: 
 export async function metricHistoryJson(
   db: Db,
   dialect: StoreDialect,
-  runId: string,
+  runKey: number,
   key: string,
   offset: number,
   limit?: number,
 ): Promise<{ metricsJson: string; count: number; more: boolean }> {
-  const where = sql`where run_uuid = ${runId} and key = ${key}`;
+  const where = sql`where run_key = ${runKey} and key = ${key}`;
   const lim = limit !== undefined ? sql`limit ${limit}` : dialect === 'sqlite' ? sql`limit -1` : sql``;
   const page = sql`select key, value, is_nan, timestamp, step from metrics ${where}
     order by step, timestamp, value ${lim} offset ${offset}`;
@@ -176,7 +183,7 @@ export async function metricHistoryJson(
  */
 export async function metricHistoryBulkInterval(
   db: Db,
-  runIds: string[],
+  runs: RunKeys[],
   key: string,
   maxResults: number,
   startStep?: number,
@@ -184,13 +191,13 @@ export async function metricHistoryBulkInterval(
 ): Promise<MetricWithRunId[]> {
   const ranged = startStep !== undefined && endStep !== undefined;
   const inRange = ranged ? sql`and step >= ${startStep} and step <= ${endStep}` : sql``;
-  const bounds: { runId: string; lo: number; hi: number }[] = [];
-  for (const runId of runIds) {
+  const bounds: { run: RunKeys; lo: number; hi: number }[] = [];
+  for (const run of runs) {
     const { rows } = await sql<{ lo: number | null; hi: number | null }>`
-      select (select step from metrics where run_uuid = ${runId} and key = ${key} ${inRange} order by step limit 1) as lo,
-             (select step from metrics where run_uuid = ${runId} and key = ${key} ${inRange} order by step desc limit 1) as hi`.execute(db);
+      select (select step from metrics where run_key = ${run.run_key} and key = ${key} ${inRange} order by step limit 1) as lo,
+             (select step from metrics where run_key = ${run.run_key} and key = ${key} ${inRange} order by step desc limit 1) as hi`.execute(db);
     const b = rows[0];
-    if (b && b.lo !== null && b.hi !== null) bounds.push({ runId, lo: Number(b.lo), hi: Number(b.hi) });
+    if (b && b.lo !== null && b.hi !== null) bounds.push({ run, lo: Number(b.lo), hi: Number(b.hi) });
   }
   if (!bounds.length) return [];
   const lo = ranged ? startStep! : Math.min(...bounds.map((b) => b.lo));
@@ -203,16 +210,16 @@ export async function metricHistoryBulkInterval(
       with recursive targets (i) as (
         select 0 union all select i + 1 from targets where i < ${maxResults - 1}
       ), sampled (step) as (
-        select (select step from metrics where run_uuid = ${b.runId} and key = ${key}
+        select (select step from metrics where run_key = ${b.run.run_key} and key = ${key}
                   and step >= ${lo} + i * ${span} / ${last} ${inRange} order by step limit 1) from targets
         union select ${b.hi}
       )
       select key, case when is_nan = 1 then null else value end as value, timestamp, step
       from metrics
-      where run_uuid = ${b.runId} and key = ${key} and step in (select step from sampled where step is not null)
+      where run_key = ${b.run.run_key} and key = ${key} and step in (select step from sampled where step is not null)
       order by step, timestamp, value`.execute(db);
     for (const r of rows) {
-      out.push({ key: r.key, value: r.value === null ? NaN : Number(r.value), timestamp: Number(r.timestamp), step: Number(r.step), run_id: b.runId });
+      out.push({ key: r.key, value: r.value === null ? NaN : Number(r.value), timestamp: Number(r.timestamp), step: Number(r.step), run_id: b.run.run_uuid });
     }
   }
   return out;

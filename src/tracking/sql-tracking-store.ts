@@ -309,8 +309,8 @@ export class SqlTrackingStore implements TrackingService {
   async logMetric(runId: string, metric: Metric): Promise<void> {
     checkMetric(metric);
     await this.db.transaction().execute(async (tx) => {
-      await this.runRow(tx, runId, true);
-      await insertMetrics(tx, runId, [metric], this.store.sqlite);
+      const run = await this.runRow(tx, runId, true);
+      await insertMetrics(tx, run, [metric], this.store.sqlite);
     });
   }
 
@@ -388,9 +388,9 @@ export class SqlTrackingStore implements TrackingService {
     const params = rawParams.map(checkParam);
     const tags = rawTags.map(checkRunTag);
     await this.db.transaction().execute(async (tx) => {
-      await this.runRow(tx, req.run_id, true);
+      const run = await this.runRow(tx, req.run_id, true);
       await this.insertParams(tx, req.run_id, params);
-      await insertMetrics(tx, req.run_id, metrics, this.store.sqlite);
+      await insertMetrics(tx, run, metrics, this.store.sqlite);
       await this.upsertTags(tx, req.run_id, tags);
     });
   }
@@ -456,8 +456,8 @@ export class SqlTrackingStore implements TrackingService {
   }
 
   async getMetricHistory(req: GetMetricHistoryRequest): Promise<Page<Metric>> {
-    const offset = await this.checkHistoryRequest(req);
-    const rows = await metricHistory(this.db, req.run_id, req.metric_key, offset, req.max_results);
+    const { offset, runKey } = await this.checkHistoryRequest(req);
+    const rows = await metricHistory(this.db, runKey, req.metric_key, offset, req.max_results);
     if (req.max_results !== undefined && rows.length > req.max_results) {
       return { items: rows.slice(0, req.max_results), next_page_token: encodePageToken(offset + req.max_results) };
     }
@@ -465,19 +465,19 @@ export class SqlTrackingStore implements TrackingService {
   }
 
   async getMetricHistoryJson(req: GetMetricHistoryRequest): Promise<{ metricsJson: string; count: number; next_page_token?: string }> {
-    const offset = await this.checkHistoryRequest(req);
-    const page = await metricHistoryJson(this.db, this.store.dialect, req.run_id, req.metric_key, offset, req.max_results);
+    const { offset, runKey } = await this.checkHistoryRequest(req);
+    const page = await metricHistoryJson(this.db, this.store.dialect, runKey, req.metric_key, offset, req.max_results);
     const { more, ...rest } = page;
     return more ? { ...rest, next_page_token: encodePageToken(offset + req.max_results!) } : rest;
   }
 
-  /** Validates a history request; returns the page's offset. */
-  private async checkHistoryRequest(req: GetMetricHistoryRequest): Promise<number> {
-    await this.runRow(this.db, req.run_id, false);
+  /** Validates a history request; returns the page's offset and the run's history key. */
+  private async checkHistoryRequest(req: GetMetricHistoryRequest): Promise<{ offset: number; runKey: number }> {
+    const run = await this.runRow(this.db, req.run_id, false);
     if (req.max_results !== undefined && (req.max_results < 1 || !Number.isSafeInteger(req.max_results))) {
       throw invalidParameter(`Invalid value ${req.max_results} for parameter 'max_results': must be a positive integer.`);
     }
-    return req.page_token ? decodePageToken(req.page_token) : 0;
+    return { offset: req.page_token ? decodePageToken(req.page_token) : 0, runKey: run.run_key };
   }
 
   async getMetricHistoryBulkInterval(req: BulkIntervalRequest): Promise<MetricWithRunId[]> {
@@ -495,7 +495,11 @@ export class SqlTrackingStore implements TrackingService {
     if (max < 1 || max > LIMITS.bulkIntervalMaxResults) {
       throw invalidParameter(`max_results must be between 1 and ${LIMITS.bulkIntervalMaxResults}.`);
     }
-    return metricHistoryBulkInterval(this.db, [...new Set(req.run_ids)], req.metric_key, max, req.start_step, req.end_step);
+    const ids = [...new Set(req.run_ids)];
+    const found = await this.db.selectFrom('runs').select(['run_uuid', 'run_key']).where('run_uuid', 'in', ids).execute();
+    const byId = new Map(found.map((r) => [r.run_uuid, r]));
+    const runs = ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
+    return metricHistoryBulkInterval(this.db, runs, req.metric_key, max, req.start_step, req.end_step);
   }
 
   // ---- logged models (MLflow 3) ----

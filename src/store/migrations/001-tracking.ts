@@ -28,9 +28,15 @@ export const tracking: StoreMigration = {
       .addPrimaryKeyConstraint('experiment_tags_pk', ['experiment_id', 'key'])
       .execute();
 
+    // run_uuid is the id clients see; run_key is a compact integer for the metric history, the big table,
+    // where a 32-character id on every point would double its size and slow ingest.
     await db.schema
       .createTable('runs')
-      .addColumn('run_uuid', 'text', (c) => c.primaryKey())
+      .addColumn('run_key', autoId(), (c) => {
+        const pk = c.primaryKey();
+        return dialect === 'sqlite' ? pk.autoIncrement() : pk;
+      })
+      .addColumn('run_uuid', 'text', (c) => c.notNull().unique())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('experiment_id', 'integer', (c) => c.notNull().references('experiments.experiment_id'))
       .addColumn('user_id', 'text', (c) => c.notNull())
@@ -75,13 +81,13 @@ export const tracking: StoreMigration = {
     // WITHOUT ROWID). As in MLflow, a point identical in every field to one already logged is stored once.
     let metrics = db.schema
       .createTable('metrics')
-      .addColumn('run_uuid', 'text', (c) => c.notNull())
+      .addColumn('run_key', 'integer', (c) => c.notNull())
       .addColumn('key', 'text', (c) => c.notNull())
       .addColumn('value', 'double precision', (c) => c.notNull())
       .addColumn('is_nan', 'integer', (c) => c.notNull())
       .addColumn('timestamp', 'bigint', (c) => c.notNull())
       .addColumn('step', 'bigint', (c) => c.notNull())
-      .addPrimaryKeyConstraint('metrics_pk', ['run_uuid', 'key', 'step', 'timestamp', 'value', 'is_nan']);
+      .addPrimaryKeyConstraint('metrics_pk', ['run_key', 'key', 'step', 'timestamp', 'value', 'is_nan']);
     if (dialect === 'sqlite') metrics = metrics.modifyEnd(sql`without rowid`);
     await metrics.execute();
 
