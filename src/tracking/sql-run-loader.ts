@@ -37,12 +37,18 @@ export async function loadRuns(db: Db, runIds: string[]): Promise<Run[]> {
         db.selectFrom('input_tags').selectAll().where('input_uuid', 'in', datasetInputs.map((x) => x.input_uuid)).orderBy('name').execute(),
       ]);
       const dsById = new Map(datasets.map((d) => [d.dataset_uuid, d]));
+      const tagsByInput = new Map<string, { key: string; value: string }[]>();
+      for (const it of inputTags) {
+        const list = tagsByInput.get(it.input_uuid) ?? [];
+        list.push({ key: it.name, value: it.value });
+        tagsByInput.set(it.input_uuid, list);
+      }
       for (const x of datasetInputs) {
         const ds = dsById.get(x.source_id);
         if (!ds) continue;
         const input: DatasetInput = { dataset: datasetFromRow(ds) };
-        const t = inputTags.filter((it) => it.input_uuid === x.input_uuid).map((it) => ({ key: it.name, value: it.value }));
-        if (t.length) input.tags = t;
+        const t = tagsByInput.get(x.input_uuid);
+        if (t) input.tags = t;
         parts.get(x.destination_id)?.datasetInputs.push(input);
       }
     }

@@ -118,11 +118,10 @@ export class SqlTrackingStore implements TrackingService {
     const rows = await this.db.selectFrom('experiments').selectAll().where('experiment_id', 'in', ids).execute();
     const tags = await this.db.selectFrom('experiment_tags').selectAll().where('experiment_id', 'in', ids).orderBy('key').execute();
     const byId = new Map(rows.map((r) => [Number(r.experiment_id), r]));
+    const tagsById = groupBy(tags, (t) => Number(t.experiment_id));
     const items = ids.flatMap((id) => {
       const row = byId.get(Number(id));
-      if (!row) return [];
-      const t = tags.filter((x) => Number(x.experiment_id) === Number(id)).map(({ key, value }) => ({ key, value }));
-      return [experimentFromRow(row, t)];
+      return row ? [experimentFromRow(row, keyValues(tagsById.get(Number(id))))] : [];
     });
     return { items, next_page_token: nextPageToken };
   }
@@ -542,11 +541,11 @@ export class SqlTrackingStore implements TrackingService {
     const tags = await this.db.selectFrom('logged_model_tags').selectAll().where('model_id', 'in', ids).orderBy('key').execute();
     const params = await this.db.selectFrom('logged_model_params').selectAll().where('model_id', 'in', ids).orderBy('key').execute();
     const byId = new Map(rows.map((r) => [r.model_id, r]));
+    const tagsById = groupBy(tags, (t) => t.model_id);
+    const paramsById = groupBy(params, (p) => p.model_id);
     return ids.flatMap((id) => {
       const row = byId.get(id);
-      if (!row) return [];
-      const kv = (list: typeof tags) => list.filter((t) => t.model_id === id).map(({ key, value }) => ({ key, value }));
-      return [loggedModelFromRow(row, kv(tags), kv(params))];
+      return row ? [loggedModelFromRow(row, keyValues(tagsById.get(id)), keyValues(paramsById.get(id)))] : [];
     });
   }
 
@@ -609,7 +608,20 @@ function dedupeKeys<T extends { key: string }>(list: T[], keep: 'first' | 'last'
   return [...map.values()];
 }
 
-export function chunks<T>(list: T[], size: number): T[][] {
+function groupBy<T, K>(list: T[], keyOf: (x: T) => K): Map<K, T[]> {
+  const out = new Map<K, T[]>();
+  for (const x of list) {
+    const k = keyOf(x);
+    const group = out.get(k);
+    if (group) group.push(x);
+    else out.set(k, [x]);
+  }
+  return out;
+}
+
+const keyValues = (list: { key: string; value: string }[] = []): KeyValue[] => list.map(({ key, value }) => ({ key, value }));
+
+function chunks<T>(list: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;
