@@ -160,10 +160,11 @@ export function trackingRoutes(app: FastifyInstance, { tracking, artifacts }: Ap
     };
     if (tracking.getMetricHistoryJson) {
       const page = await tracking.getMetricHistoryJson(req);
-      const parts = [];
-      if (page.count) parts.push(`"metrics":${page.metricsJson}`);
-      if (page.next_page_token) parts.push(`"next_page_token":${JSON.stringify(page.next_page_token)}`);
-      return reply.type('application/json').send(`{${parts.join(',')}}`);
+      const token = page.next_page_token ? `,"next_page_token":${JSON.stringify(page.next_page_token)}` : '';
+      if (!page.count) return reply.type('application/json').send(token ? `{${token.slice(1)}}` : '{}');
+      const json = typeof page.metricsJson === 'string' ? Buffer.from(page.metricsJson) : page.metricsJson;
+      const body = [Buffer.from('{"metrics":'), json, Buffer.from(`${token}}`)];
+      return reply.type('application/json').send(Buffer.concat(body));
     }
     const page = await tracking.getMetricHistory(req);
     return { metrics: page.items.length ? encodeMetrics(page.items) : undefined, next_page_token: page.next_page_token };

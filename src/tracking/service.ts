@@ -132,7 +132,7 @@ export interface TrackingService {
    * rendered by the database: a 100,000-point history never becomes 100,000 JavaScript objects. Optional:
    * the server uses it when the service has it.
    */
-  getMetricHistoryJson?(req: GetMetricHistoryRequest): Promise<{ metricsJson: string; count: number; next_page_token?: string }>;
+  getMetricHistoryJson?(req: GetMetricHistoryRequest): Promise<{ metricsJson: string | Buffer; count: number; next_page_token?: string }>;
   getMetricHistoryBulkInterval(req: BulkIntervalRequest): Promise<MetricWithRunId[]>;
 
   createLoggedModel(req: CreateLoggedModelRequest): Promise<LoggedModel>;

@@ -143,20 +143,22 @@ export async function metricHistoryJson(
   key: string,
   offset: number,
   limit?: number,
-): Promise<{ metricsJson: string; count: number; more: boolean }> {
+): Promise<{ metricsJson: string | Buffer; count: number; more: boolean }> {
   const where = sql`where run_key = ${runKey} and key = ${key}`;
   const lim = limit !== undefined ? sql`limit ${limit}` : dialect === 'sqlite' ? sql`limit -1` : sql``;
   const page = sql`select key, value, is_nan, timestamp, step from metrics ${where}
     order by step, timestamp, value ${lim} offset ${offset}`;
-  // SQLite feeds the aggregate in the subquery's order (an ordered LIMIT subquery is not flattened);
-  // PostgreSQL is told explicitly.
+  // SQLite feeds the aggregate in the subquery's order (an ordered LIMIT subquery is not flattened), builds
+  // the text by concatenation (json_quote prints doubles so they parse back exactly; faster than
+  // json_object per row), and hands it over as bytes (a blob) so megabytes of JSON are not decoded and
+  // re-encoded as UTF-8. PostgreSQL is told the order explicitly.
   const query =
     dialect === 'sqlite'
-      ? sql<{ j: string; n: number }>`
-          select json_group_array(json_object('key', key,
-            'value', case when is_nan = 1 then 'NaN' when value > 1.7976931348623157e308 then 'Infinity'
-                          when value < -1.7976931348623157e308 then '-Infinity' else value end,
-            'timestamp', timestamp, 'step', step)) as j, count(*) as n
+      ? sql<{ j: Buffer | null; n: number }>`
+          select cast('[' || group_concat('{"key":' || json_quote(key) || ',"value":' ||
+            (case when is_nan = 1 then '"NaN"' when value > 1.7976931348623157e308 then '"Infinity"'
+                  when value < -1.7976931348623157e308 then '"-Infinity"' else json_quote(value) end) ||
+            ',"timestamp":' || timestamp || ',"step":' || step || '}', ',') || ']' as blob) as j, count(*) as n
           from (${page}) as p`
       : sql<{ j: string | null; n: number }>`
           select json_agg(json_build_object('key', key,

@@ -463,7 +463,7 @@ export class SqlTrackingStore implements TrackingService {
     return { items: rows };
   }
 
-  async getMetricHistoryJson(req: GetMetricHistoryRequest): Promise<{ metricsJson: string; count: number; next_page_token?: string }> {
+  async getMetricHistoryJson(req: GetMetricHistoryRequest): Promise<{ metricsJson: string | Buffer; count: number; next_page_token?: string }> {
     const { offset, runKey } = await this.checkHistoryRequest(req);
     const page = await metricHistoryJson(this.db, this.store.dialect, runKey, req.metric_key, offset, req.max_results);
     const { more, ...rest } = page;
