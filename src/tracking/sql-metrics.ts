@@ -1,4 +1,3 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../store/schema.js';
 import type { StoreDialect } from '../store/index.js';
@@ -23,47 +22,27 @@ function newer(a: Metric, b: Metric): boolean {
 }
 
 /** NaN cannot live in a SQLite REAL (it becomes NULL): it is stored as 0 with is_nan = 1. */
-const storedValue = (v: number) => (Number.isNaN(v) ? 0 : v);
+export const storedValue = (v: number) => (Number.isNaN(v) ? 0 : v);
 
-const SQLITE_ROWS_PER_STATEMENT = 100;
-const sqliteInserts = new WeakMap<BetterSqlite3.Database, Map<number, BetterSqlite3.Statement>>();
-
-/**
- * The ingest hot path on SQLite: fixed-shape multi-row inserts prepared once, bypassing query building
- * (which costs more than SQLite's own work for a 1,000-point batch). Runs on the connection of the
- * caller's open transaction: better-sqlite3 has one connection and Kysely holds it for the transaction.
- */
-function sqliteInsertHistory(sqlite: BetterSqlite3.Database, runKey: number, metrics: Metric[]): void {
-  let cache = sqliteInserts.get(sqlite);
-  if (!cache) sqliteInserts.set(sqlite, (cache = new Map()));
-  const statement = (rows: number) => {
-    let stmt = cache.get(rows);
-    if (!stmt) {
-      const values = Array(rows).fill('(?, ?, ?, ?, ?, ?)').join(', ');
-      stmt = sqlite.prepare(`insert into metrics (run_key, key, value, is_nan, timestamp, step) values ${values} on conflict do nothing`);
-      cache.set(rows, stmt);
-    }
-    return stmt;
-  };
-  // In primary-key order, consecutive rows land next to each other in the B-tree.
-  const sorted = metrics.slice().sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.step - b.step));
-  for (let i = 0; i < sorted.length; i += SQLITE_ROWS_PER_STATEMENT) {
-    const chunk = sorted.slice(i, i + SQLITE_ROWS_PER_STATEMENT);
-    const args: unknown[] = [];
-    for (const m of chunk) args.push(runKey, m.key, storedValue(m.value), Number.isNaN(m.value) ? 1 : 0, m.timestamp, m.step);
-    statement(chunk.length).run(args);
+/** The newest point of each key among `metrics`. */
+export function latestPerKey(metrics: Metric[]): Metric[] {
+  const latest = new Map<string, Metric>();
+  for (const m of metrics) {
+    const cur = latest.get(m.key);
+    if (!cur || newer(m, cur)) latest.set(m.key, m);
   }
+  return [...latest.values()];
 }
 
-/**
- * Appends points to the history and moves each key's latest value forward when a point is newer. Pass the
- * store's SQLite connection (when it is one) to take the prepared-statement path.
- */
-export async function insertMetrics(tx: Db, run: RunKeys, metrics: Metric[], sqlite?: BetterSqlite3.Database): Promise<void> {
+/** Moves a key's latest value only when the incoming point is newer (the upsert's WHERE, shared by both paths). */
+export const LATEST_IS_NEWER =
+  '(excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)';
+
+/** Appends points to the history and moves each key's latest value forward when a point is newer. */
+export async function insertMetrics(tx: Db, run: RunKeys, metrics: Metric[]): Promise<void> {
   if (!metrics.length) return;
   const runId = run.run_uuid;
-  if (sqlite) sqliteInsertHistory(sqlite, run.run_key, metrics);
-  else for (let i = 0; i < metrics.length; i += ROWS_PER_INSERT) {
+  for (let i = 0; i < metrics.length; i += ROWS_PER_INSERT) {
     const rows = metrics.slice(i, i + ROWS_PER_INSERT).map((m) => ({
       run_key: run.run_key,
       key: m.key,
@@ -74,12 +53,7 @@ export async function insertMetrics(tx: Db, run: RunKeys, metrics: Metric[], sql
     }));
     await tx.insertInto('metrics').values(rows).onConflict((oc) => oc.doNothing()).execute();
   }
-  const latest = new Map<string, Metric>();
-  for (const m of metrics) {
-    const cur = latest.get(m.key);
-    if (!cur || newer(m, cur)) latest.set(m.key, m);
-  }
-  const rows = [...latest.values()].map((m) => ({
+  const rows = latestPerKey(metrics).map((m) => ({
     run_uuid: runId,
     key: m.key,
     value: storedValue(m.value),
@@ -99,9 +73,7 @@ export async function insertMetrics(tx: Db, run: RunKeys, metrics: Metric[], sql
           timestamp: (eb) => eb.ref('excluded.timestamp'),
           step: (eb) => eb.ref('excluded.step'),
         })
-        .where(
-          sql<boolean>`(excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`,
-        ),
+        .where(sql<boolean>`${sql.raw(LATEST_IS_NEWER)}`),
     )
     .execute();
 }

@@ -13,13 +13,16 @@ import type {
 } from './service.js';
 import { experimentFromRow, loggedModelFromRow, runInfoFromRow } from './sql-entities.js';
 import { loadRuns } from './sql-run-loader.js';
+import { paramChanged, runNotActive, runNotFound } from './run-errors.js';
+import { RUN_NAME_TAG, SqliteRunWriter, type RunWrite } from './sqlite-run-writer.js';
+
+export { RUN_NAME_TAG };
 import { insertMetrics, metricHistory, metricHistoryBulkInterval, metricHistoryJson } from './sql-metrics.js';
 import {
   checkBatchLimits, checkDatasetInput, checkExperimentName, checkExperimentTag, checkMetric, checkParam, checkRunTag,
 } from './validation.js';
 import { decodePageToken, encodePageToken, searchExperimentIds, searchLoggedModelIds, searchRunIds } from './search/index.js';
 
-export const RUN_NAME_TAG = 'mlflow.runName';
 type Db = Kysely<Database> | Transaction<Database>;
 
 export interface SqlTrackingStoreOptions {
@@ -34,12 +37,26 @@ const joinUri = (base: string, ...parts: string[]) => [base.replace(/\/+$/, ''),
 /** Tracking over the relational store; the same code for SQLite and PostgreSQL. */
 export class SqlTrackingStore implements TrackingService {
   readonly db: Kysely<Database>;
+  /** SQLite's prepared-statement path for the logging hot calls; PostgreSQL uses the Kysely path. */
+  readonly #sqliteWriter?: SqliteRunWriter;
 
   constructor(
     readonly store: Store,
     readonly options: SqlTrackingStoreOptions,
   ) {
     this.db = store.db;
+    if (store.sqlite) this.#sqliteWriter = new SqliteRunWriter(store.db, store.sqlite);
+  }
+
+  /** Writes params, metrics and tags into an active run, in one transaction. Inputs are validated. */
+  private async writeToRun(runId: string, w: RunWrite): Promise<void> {
+    if (this.#sqliteWriter) return this.#sqliteWriter.write(runId, w);
+    await this.db.transaction().execute(async (tx) => {
+      const run = await this.runRow(tx, runId, true);
+      await this.insertParams(tx, runId, w.params);
+      await insertMetrics(tx, run, w.metrics);
+      await this.upsertTags(tx, runId, w.tags);
+    });
   }
 
   /** Creates experiment "0" (Default) if absent; called once at start-up. */
@@ -260,16 +277,14 @@ export class SqlTrackingStore implements TrackingService {
 
   async getRun(runId: string): Promise<Run> {
     const [run] = await loadRuns(this.db, [runId]);
-    if (!run) throw notFound(`Run with id=${runId} not found`);
+    if (!run) throw runNotFound(runId);
     return run;
   }
 
   private async runRow(db: Db, runId: string, mustBeActive: boolean) {
     const row = await db.selectFrom('runs').selectAll().where('run_uuid', '=', runId).executeTakeFirst();
-    if (!row) throw notFound(`Run with id=${runId} not found`);
-    if (mustBeActive && row.lifecycle_stage !== 'active') {
-      throw invalidParameter(`The run ${runId} must be in the 'active' state. Current state is ${row.lifecycle_stage}.`);
-    }
+    if (!row) throw runNotFound(runId);
+    if (mustBeActive && row.lifecycle_stage !== 'active') throw runNotActive(runId, row.lifecycle_stage);
     return row;
   }
 
@@ -307,18 +322,11 @@ export class SqlTrackingStore implements TrackingService {
 
   async logMetric(runId: string, metric: Metric): Promise<void> {
     checkMetric(metric);
-    await this.db.transaction().execute(async (tx) => {
-      const run = await this.runRow(tx, runId, true);
-      await insertMetrics(tx, run, [metric], this.store.sqlite);
-    });
+    await this.writeToRun(runId, { params: [], metrics: [metric], tags: [] });
   }
 
   async logParam(runId: string, key: string, value: string): Promise<void> {
-    const p = checkParam({ key, value });
-    await this.db.transaction().execute(async (tx) => {
-      await this.runRow(tx, runId, true);
-      await this.insertParams(tx, runId, [p]);
-    });
+    await this.writeToRun(runId, { params: [checkParam({ key, value })], metrics: [], tags: [] });
   }
 
   private async insertParams(tx: Db, runId: string, params: KeyValue[]): Promise<void> {
@@ -329,11 +337,7 @@ export class SqlTrackingStore implements TrackingService {
     for (const p of params) {
       const old = have.get(p.key);
       if (old === undefined) fresh.push(p);
-      else if (old !== p.value) {
-        throw invalidParameter(
-          `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${old}' for run ID='${runId}'. Attempted logging new value '${p.value}'.`,
-        );
-      }
+      else if (old !== p.value) throw paramChanged(runId, p.key, old, p.value);
     }
     if (fresh.length) {
       await tx.insertInto('params').values(fresh.map((p) => ({ run_uuid: runId, ...p }))).execute();
@@ -354,11 +358,7 @@ export class SqlTrackingStore implements TrackingService {
   }
 
   async setTag(runId: string, key: string, value: string): Promise<void> {
-    const t = checkRunTag({ key, value });
-    await this.db.transaction().execute(async (tx) => {
-      await this.runRow(tx, runId, true);
-      await this.upsertTags(tx, runId, [t]);
-    });
+    await this.writeToRun(runId, { params: [], metrics: [], tags: [checkRunTag({ key, value })] });
   }
 
   async deleteTag(runId: string, key: string): Promise<void> {
@@ -386,12 +386,7 @@ export class SqlTrackingStore implements TrackingService {
     for (const m of metrics) checkMetric(m, validKeys);
     const params = rawParams.map(checkParam);
     const tags = rawTags.map(checkRunTag);
-    await this.db.transaction().execute(async (tx) => {
-      const run = await this.runRow(tx, req.run_id, true);
-      await this.insertParams(tx, req.run_id, params);
-      await insertMetrics(tx, run, metrics, this.store.sqlite);
-      await this.upsertTags(tx, req.run_id, tags);
-    });
+    await this.writeToRun(req.run_id, { params, metrics, tags });
   }
 
   async logInputs(runId: string, datasets: DatasetInput[] = [], models: ModelInput[] = []): Promise<void> {
