@@ -2,7 +2,6 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../store/schema.js';
 import type { StoreDialect } from '../store/index.js';
 import type { Metric, MetricWithRunId } from './entities.js';
-import { metricFromRow } from './sql-entities.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { FlywheelError, invalidParameter, notFound, alreadyExists, nowMs, newRunId, newLoggedModelId, randomRunName, LIMITS } from '../core/index.js';
+import { FlywheelError, invalidParameter, notFound, alreadyExists, nowMs, newRunId, randomRunName, LIMITS } from '../core/index.js';
 import type { Store } from '../store/index.js';
 import type { Database } from '../store/schema.js';
 import type {
@@ -11,8 +11,10 @@ import type {
   BulkIntervalRequest, CreateExperimentRequest, CreateLoggedModelRequest, CreateRunRequest, GetMetricHistoryRequest,
   LogBatchRequest, SearchExperimentsRequest, SearchLoggedModelsRequest, SearchRunsRequest, TrackingService, UpdateRunRequest,
 } from './service.js';
-import { experimentFromRow, loggedModelFromRow, runInfoFromRow } from './sql-entities.js';
+import { experimentFromRow, runInfoFromRow } from './sql-entities.js';
 import { loadRuns } from './sql-run-loader.js';
+import { joinUri, SqlLoggedModels } from './sql-logged-models.js';
+import { chunks, dedupeKeys, experimentIdNumber, groupBy, keyValues } from './sql-rows.js';
 import { paramChanged, runNotActive, runNotFound } from './run-errors.js';
 import { RUN_NAME_TAG, SqliteRunWriter, type RunWrite } from './sqlite-run-writer.js';
 
@@ -21,7 +23,7 @@ import { insertMetrics, metricHistory, metricHistoryBulkInterval, metricHistoryJ
 import {
   checkBatchLimits, checkDatasetInput, checkExperimentName, checkExperimentTag, checkMetric, checkParam, checkRunTag,
 } from './validation.js';
-import { decodePageToken, encodePageToken, searchExperimentIds, searchLoggedModelIds, searchRunIds } from './search/index.js';
+import { decodePageToken, encodePageToken, searchExperimentIds, searchRunIds } from './search/index.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -32,13 +34,13 @@ export interface SqlTrackingStoreOptions {
   validateArtifactLocation?: (uri: string) => string;
 }
 
-const joinUri = (base: string, ...parts: string[]) => [base.replace(/\/+$/, ''), ...parts].join('/');
 
 /** Tracking over the relational store; the same code for SQLite and PostgreSQL. */
 export class SqlTrackingStore implements TrackingService {
   readonly db: Kysely<Database>;
   /** SQLite's prepared-statement path for the logging hot calls; PostgreSQL uses the Kysely path. */
   readonly #sqliteWriter?: SqliteRunWriter;
+  readonly #loggedModels: SqlLoggedModels;
 
   constructor(
     readonly store: Store,
@@ -46,6 +48,10 @@ export class SqlTrackingStore implements TrackingService {
   ) {
     this.db = store.db;
     if (store.sqlite) this.#sqliteWriter = new SqliteRunWriter(store.db, store.sqlite);
+    this.#loggedModels = new SqlLoggedModels(store.db, store.dialect, {
+      experimentRow: (db, id) => this.activeExperiment(db, id),
+      runRow: (db, id, active) => this.runRow(db, id, active),
+    });
   }
 
   /** Writes params, metrics and tags into an active run, in one transaction. Inputs are validated. */
@@ -498,126 +504,28 @@ export class SqlTrackingStore implements TrackingService {
 
   // ---- logged models (MLflow 3) ----
 
-  async createLoggedModel(req: CreateLoggedModelRequest): Promise<LoggedModel> {
-    for (const p of req.params ?? []) checkParam(p);
-    for (const t of req.tags ?? []) checkRunTag(t);
-    const modelId = newLoggedModelId();
-    await this.db.transaction().execute(async (tx) => {
-      const exp = await this.activeExperiment(tx, req.experiment_id);
-      if (req.source_run_id) await this.runRow(tx, req.source_run_id, false);
-      const now = nowMs();
-      await tx.insertInto('logged_models').values({
-        model_id: modelId, experiment_id: exp.experiment_id, name: req.name || randomRunName(),
-        artifact_location: joinUri(exp.artifact_location, 'models', modelId, 'artifacts'),
-        creation_timestamp_ms: now, last_updated_timestamp_ms: now, status: 'LOGGED_MODEL_PENDING', lifecycle_stage: 'active',
-        model_type: req.model_type ?? null, source_run_id: req.source_run_id ?? null, status_message: null, creator_id: null,
-      }).execute();
-      if (req.tags?.length) await tx.insertInto('logged_model_tags').values(dedupeKeys(req.tags, 'last').map((t) => ({ model_id: modelId, ...t }))).execute();
-      if (req.params?.length) await tx.insertInto('logged_model_params').values(dedupeKeys(req.params, 'last').map((p) => ({ model_id: modelId, key: p.key, value: p.value }))).execute();
-    });
-    return this.getLoggedModel(modelId);
+  createLoggedModel(req: CreateLoggedModelRequest): Promise<LoggedModel> {
+    return this.#loggedModels.create(req);
   }
-
-  private async loggedModelRow(db: Db, modelId: string) {
-    const row = await db.selectFrom('logged_models').selectAll().where('model_id', '=', modelId).where('lifecycle_stage', '=', 'active').executeTakeFirst();
-    if (!row) throw notFound(`Logged model with ID '${modelId}' not found.`);
-    return row;
+  getLoggedModel(modelId: string): Promise<LoggedModel> {
+    return this.#loggedModels.get(modelId);
   }
-
-  async getLoggedModel(modelId: string): Promise<LoggedModel> {
-    const [model] = await this.loadLoggedModels([modelId]);
-    if (!model) throw notFound(`Logged model with ID '${modelId}' not found.`);
-    return model;
+  finalizeLoggedModel(modelId: string, status: LoggedModelStatus): Promise<LoggedModel> {
+    return this.#loggedModels.finalize(modelId, status);
   }
-
-  private async loadLoggedModels(ids: string[]): Promise<LoggedModel[]> {
-    if (!ids.length) return [];
-    const rows = await this.db.selectFrom('logged_models').selectAll().where('model_id', 'in', ids).where('lifecycle_stage', '=', 'active').execute();
-    const tags = await this.db.selectFrom('logged_model_tags').selectAll().where('model_id', 'in', ids).orderBy('key').execute();
-    const params = await this.db.selectFrom('logged_model_params').selectAll().where('model_id', 'in', ids).orderBy('key').execute();
-    const byId = new Map(rows.map((r) => [r.model_id, r]));
-    const tagsById = groupBy(tags, (t) => t.model_id);
-    const paramsById = groupBy(params, (p) => p.model_id);
-    return ids.flatMap((id) => {
-      const row = byId.get(id);
-      return row ? [loggedModelFromRow(row, keyValues(tagsById.get(id)), keyValues(paramsById.get(id)))] : [];
-    });
+  deleteLoggedModel(modelId: string): Promise<void> {
+    return this.#loggedModels.delete(modelId);
   }
-
-  async finalizeLoggedModel(modelId: string, status: LoggedModelStatus): Promise<LoggedModel> {
-    await this.loggedModelRow(this.db, modelId);
-    await this.db.updateTable('logged_models').set({ status, last_updated_timestamp_ms: nowMs() }).where('model_id', '=', modelId).execute();
-    return this.getLoggedModel(modelId);
+  searchLoggedModels(req: SearchLoggedModelsRequest): Promise<Page<LoggedModel>> {
+    return this.#loggedModels.search(req);
   }
-
-  async deleteLoggedModel(modelId: string): Promise<void> {
-    await this.loggedModelRow(this.db, modelId);
-    await this.db.updateTable('logged_models').set({ lifecycle_stage: 'deleted', last_updated_timestamp_ms: nowMs() }).where('model_id', '=', modelId).execute();
+  setLoggedModelTags(modelId: string, tags: KeyValue[]): Promise<LoggedModel> {
+    return this.#loggedModels.setTags(modelId, tags);
   }
-
-  async searchLoggedModels(req: SearchLoggedModelsRequest): Promise<Page<LoggedModel>> {
-    const { ids, nextPageToken } = await searchLoggedModelIds(this.db, this.store.dialect, req);
-    return { items: await this.loadLoggedModels(ids), next_page_token: nextPageToken };
+  deleteLoggedModelTag(modelId: string, key: string): Promise<void> {
+    return this.#loggedModels.deleteTag(modelId, key);
   }
-
-  async setLoggedModelTags(modelId: string, tags: KeyValue[]): Promise<LoggedModel> {
-    const checked = tags.map(checkRunTag);
-    await this.db.transaction().execute(async (tx) => {
-      await this.loggedModelRow(tx, modelId);
-      if (checked.length) {
-        await tx.insertInto('logged_model_tags').values(dedupeKeys(checked, 'last').map((t) => ({ model_id: modelId, ...t })))
-          .onConflict((oc) => oc.columns(['model_id', 'key']).doUpdateSet({ value: (eb) => eb.ref('excluded.value') }))
-          .execute();
-      }
-      await tx.updateTable('logged_models').set({ last_updated_timestamp_ms: nowMs() }).where('model_id', '=', modelId).execute();
-    });
-    return this.getLoggedModel(modelId);
+  logLoggedModelParams(modelId: string, params: KeyValue[]): Promise<void> {
+    return this.#loggedModels.logParams(modelId, params);
   }
-
-  async deleteLoggedModelTag(modelId: string, key: string): Promise<void> {
-    await this.loggedModelRow(this.db, modelId);
-    const res = await this.db.deleteFrom('logged_model_tags').where('model_id', '=', modelId).where('key', '=', key).executeTakeFirst();
-    if (Number(res.numDeletedRows) === 0) throw notFound(`No tag with key '${key}' found for logged model '${modelId}'.`);
-  }
-
-  async logLoggedModelParams(modelId: string, params: KeyValue[]): Promise<void> {
-    const checked = params.map(checkParam);
-    await this.db.transaction().execute(async (tx) => {
-      await this.loggedModelRow(tx, modelId);
-      if (checked.length) {
-        await tx.insertInto('logged_model_params').values(dedupeKeys(checked, 'last').map((p) => ({ model_id: modelId, ...p })))
-          .onConflict((oc) => oc.columns(['model_id', 'key']).doUpdateSet({ value: (eb) => eb.ref('excluded.value') }))
-          .execute();
-      }
-    });
-  }
-}
-
-function experimentIdNumber(id: string): number | undefined {
-  return /^\d{1,15}$/.test(String(id)) ? Number(id) : undefined;
-}
-
-function dedupeKeys<T extends { key: string }>(list: T[], keep: 'first' | 'last' = 'first'): T[] {
-  const map = new Map<string, T>();
-  for (const x of list) if (keep === 'last' || !map.has(x.key)) map.set(x.key, x);
-  return [...map.values()];
-}
-
-function groupBy<T, K>(list: T[], keyOf: (x: T) => K): Map<K, T[]> {
-  const out = new Map<K, T[]>();
-  for (const x of list) {
-    const k = keyOf(x);
-    const group = out.get(k);
-    if (group) group.push(x);
-    else out.set(k, [x]);
-  }
-  return out;
-}
-
-const keyValues = (list: { key: string; value: string }[] = []): KeyValue[] => list.map(({ key, value }) => ({ key, value }));
-
-function chunks<T>(list: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
-  return out;
 }

@@ -1,0 +1,31 @@
+import type { KeyValue } from './entities.js';
+
+/** Small helpers for turning rows into entities, shared by the SQL tracking modules. */
+export function experimentIdNumber(id: string): number | undefined {
+  return /^\d{1,15}$/.test(String(id)) ? Number(id) : undefined;
+}
+
+export function dedupeKeys<T extends { key: string }>(list: T[], keep: 'first' | 'last' = 'first'): T[] {
+  const map = new Map<string, T>();
+  for (const x of list) if (keep === 'last' || !map.has(x.key)) map.set(x.key, x);
+  return [...map.values()];
+}
+
+export function groupBy<T, K>(list: T[], keyOf: (x: T) => K): Map<K, T[]> {
+  const out = new Map<K, T[]>();
+  for (const x of list) {
+    const k = keyOf(x);
+    const group = out.get(k);
+    if (group) group.push(x);
+    else out.set(k, [x]);
+  }
+  return out;
+}
+
+export const keyValues = (list: { key: string; value: string }[] = []): KeyValue[] => list.map(({ key, value }) => ({ key, value }));
+
+export function chunks<T>(list: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
