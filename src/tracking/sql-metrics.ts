@@ -37,20 +37,37 @@ export function latestPerKey(metrics: Metric[]): Metric[] {
 export const LATEST_IS_NEWER =
   '(excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)';
 
-/** Appends points to the history and moves each key's latest value forward when a point is newer. */
-export async function insertMetrics(tx: Db, run: RunKeys, metrics: Metric[]): Promise<void> {
+/**
+ * Appends points to the history and moves each key's latest value forward when a point is newer. On
+ * PostgreSQL the points travel as six arrays (`unnest`): one statement of six parameters instead of 6,000.
+ */
+export async function insertMetrics(tx: Db, dialect: StoreDialect, run: RunKeys, metrics: Metric[]): Promise<void> {
   if (!metrics.length) return;
   const runId = run.run_uuid;
-  for (let i = 0; i < metrics.length; i += ROWS_PER_INSERT) {
-    const rows = metrics.slice(i, i + ROWS_PER_INSERT).map((m) => ({
-      run_key: run.run_key,
-      key: m.key,
-      value: storedValue(m.value),
-      is_nan: Number.isNaN(m.value) ? 1 : 0,
-      timestamp: m.timestamp,
-      step: m.step,
-    }));
-    await tx.insertInto('metrics').values(rows).onConflict((oc) => oc.doNothing()).execute();
+  if (dialect === 'postgres') {
+    const keys: string[] = [], values: number[] = [], nans: number[] = [], timestamps: number[] = [], steps: number[] = [];
+    for (const m of metrics) {
+      keys.push(m.key);
+      values.push(storedValue(m.value));
+      nans.push(Number.isNaN(m.value) ? 1 : 0);
+      timestamps.push(m.timestamp);
+      steps.push(m.step);
+    }
+    await sql`insert into metrics (run_key, key, value, is_nan, timestamp, step)
+      select ${run.run_key}, * from unnest(${keys}::text[], ${values.map(String)}::float8[], ${nans}::int[], ${timestamps}::int8[], ${steps}::int8[])
+      on conflict do nothing`.execute(tx);
+  } else {
+    for (let i = 0; i < metrics.length; i += ROWS_PER_INSERT) {
+      const rows = metrics.slice(i, i + ROWS_PER_INSERT).map((m) => ({
+        run_key: run.run_key,
+        key: m.key,
+        value: storedValue(m.value),
+        is_nan: Number.isNaN(m.value) ? 1 : 0,
+        timestamp: m.timestamp,
+        step: m.step,
+      }));
+      await tx.insertInto('metrics').values(rows).onConflict((oc) => oc.doNothing()).execute();
+    }
   }
   const rows = latestPerKey(metrics).map((m) => ({
     run_uuid: runId,
@@ -119,10 +136,10 @@ export async function metricHistoryJson(
   const lim = limit !== undefined ? sql`limit ${limit}` : dialect === 'sqlite' ? sql`limit -1` : sql``;
   const page = sql`select key, value, is_nan, timestamp, step from metrics ${where}
     order by step, timestamp, value ${lim} offset ${offset}`;
-  // SQLite feeds the aggregate in the subquery's order (an ordered LIMIT subquery is not flattened), builds
-  // the text by concatenation (json_quote prints doubles so they parse back exactly; faster than
-  // json_object per row), and hands it over as bytes (a blob) so megabytes of JSON are not decoded and
-  // re-encoded as UTF-8. PostgreSQL is told the order explicitly.
+  // The text is built by concatenation (faster than a JSON object per row). SQLite's json_quote and
+  // PostgreSQL's float8 output both print doubles so they parse back exactly. SQLite feeds the aggregate in
+  // the subquery's order (an ordered LIMIT subquery is not flattened) and hands the text over as bytes (a
+  // blob), so megabytes of JSON are not decoded and re-encoded as UTF-8; PostgreSQL is told the order.
   const query =
     dialect === 'sqlite'
       ? sql<{ j: Buffer | null; n: number }>`
@@ -132,10 +149,11 @@ export async function metricHistoryJson(
             ',"timestamp":' || timestamp || ',"step":' || step || '}', ',') || ']' as blob) as j, count(*) as n
           from (${page}) as p`
       : sql<{ j: string | null; n: number }>`
-          select json_agg(json_build_object('key', key,
-            'value', case when is_nan = 1 then to_json('NaN'::text) when value = 'Infinity'::float8 then to_json('Infinity'::text)
-                          when value = '-Infinity'::float8 then to_json('-Infinity'::text) else to_json(value) end,
-            'timestamp', timestamp, 'step', step) order by step, timestamp, value)::text as j, count(*) as n
+          select '[' || string_agg('{"key":' || to_json(key)::text || ',"value":' ||
+            (case when is_nan = 1 then '"NaN"' when value = 'Infinity'::float8 then '"Infinity"'
+                  when value = '-Infinity'::float8 then '"-Infinity"' else value::text end) ||
+            ',"timestamp":' || timestamp || ',"step":' || step || '}', ',' order by step, timestamp, value) || ']' as j,
+            count(*) as n
           from (${page}) as p`;
   const row = (await query.execute(db)).rows[0];
   const count = Number(row?.n ?? 0);
@@ -156,6 +174,7 @@ export async function metricHistoryJson(
  */
 export async function metricHistoryBulkInterval(
   db: Db,
+  dialect: StoreDialect,
   runs: RunKeys[],
   key: string,
   maxResults: number,
@@ -177,6 +196,9 @@ export async function metricHistoryBulkInterval(
   const hi = ranged ? endStep! : Math.max(...bounds.map((b) => b.hi));
   const span = sql`cast(${hi - lo} as double precision)`;
   const last = Math.max(1, maxResults - 1);
+  const exact = sql`${lo} + i * ${span} / ${last}`;
+  // PostgreSQL would compare the bigint step column as a double (no index): round the target up instead.
+  const target = dialect === 'postgres' ? sql`cast(ceil(${exact}) as bigint)` : exact;
   const out: MetricWithRunId[] = [];
   for (const b of bounds) {
     const { rows } = await sql<{ key: string; value: number | null; timestamp: number; step: number }>`
@@ -184,7 +206,7 @@ export async function metricHistoryBulkInterval(
         select 0 union all select i + 1 from targets where i < ${maxResults - 1}
       ), sampled (step) as (
         select (select step from metrics where run_key = ${b.run.run_key} and key = ${key}
-                  and step >= ${lo} + i * ${span} / ${last} ${inRange} order by step limit 1) from targets
+                  and step >= ${target} ${inRange} order by step limit 1) from targets
         union select ${b.hi}
       )
       select key, case when is_nan = 1 then null else value end as value, timestamp, step

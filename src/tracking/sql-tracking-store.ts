@@ -60,7 +60,7 @@ export class SqlTrackingStore implements TrackingService {
     await this.db.transaction().execute(async (tx) => {
       const run = await this.runRow(tx, runId, true);
       await this.insertParams(tx, runId, w.params);
-      await insertMetrics(tx, run, w.metrics);
+      await insertMetrics(tx, this.store.dialect, run, w.metrics);
       await this.upsertTags(tx, runId, w.tags);
     });
   }
@@ -499,7 +499,7 @@ export class SqlTrackingStore implements TrackingService {
     const found = await this.db.selectFrom('runs').select(['run_uuid', 'run_key']).where('run_uuid', 'in', ids).execute();
     const byId = new Map(found.map((r) => [r.run_uuid, r]));
     const runs = ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
-    return metricHistoryBulkInterval(this.db, runs, req.metric_key, max, req.start_step, req.end_step);
+    return metricHistoryBulkInterval(this.db, this.store.dialect, runs, req.metric_key, max, req.start_step, req.end_step);
   }
 
   // ---- logged models (MLflow 3) ----
