@@ -13,6 +13,7 @@ import {
 } from '../src/tracking/search/index.js';
 import type { SearchRunsRequest } from '../src/tracking/service.js';
 import { DIALECTS, freshStore, type TestStore } from './helpers/stores.js';
+import { mulberry32 } from './helpers/prng.js';
 
 /**
  * Fuzzing: random, grammar-generated and mutated filters. Every call must either answer or throw an
@@ -21,17 +22,6 @@ import { DIALECTS, freshStore, type TestStore } from './helpers/stores.js';
  * Set FLYWHEEL_FUZZ_SEED to replay a run; failures print the seed and the input.
  */
 const SEED = Number(process.env.FLYWHEEL_FUZZ_SEED ?? 20240611);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly rand: () => number) {}

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from './helpers/prng.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 /**
@@ -27,17 +28,6 @@ const FIELDS = [
   'datasets', 'models', 'model_json', 'path', 'source_run_id', 'artifact_directory_path', 'user_id',
 ];
 
-function prng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('fuzzing the tracking endpoints', () => {
   let s: TestServer;
   let runId: string;
@@ -51,7 +41,7 @@ describe('fuzzing the tracking endpoints', () => {
 
   it('answers every random request with a client error or success, never a crash', async () => {
     const seed = Number(process.env.FLYWHEEL_FUZZ_SEED ?? 20261128);
-    const rand = prng(seed);
+    const rand = mulberry32(seed);
     const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
     const value = (depth = 0): unknown => {
       const r = rand();
