@@ -9,6 +9,9 @@ export const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'SCHEDULED', 'FINI
 export type ViewType = 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
 export const VIEW_TYPES: readonly ViewType[] = ['ACTIVE_ONLY', 'DELETED_ONLY', 'ALL'];
 
+/** The run tag MLflow keeps in sync with a run's name. */
+export const RUN_NAME_TAG = 'mlflow.runName';
+
 export interface KeyValue {
   key: string;
   value: string;

@@ -1,4 +1,4 @@
 export * from './entities.js';
 export type * from './service.js';
-export { SqlTrackingStore, RUN_NAME_TAG, type SqlTrackingStoreOptions } from './sql-tracking-store.js';
+export { SqlTrackingStore, type SqlTrackingStoreOptions } from './sql-tracking-store.js';
 export { appendLogModelHistory, LOG_MODEL_HISTORY_TAG } from './log-model.js';

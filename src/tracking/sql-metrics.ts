@@ -5,8 +5,6 @@ import type { Metric, MetricWithRunId } from './entities.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-const ROWS_PER_INSERT = 1000;
-
 /** A run's public id and its compact key in the metric history. */
 export interface RunKeys {
   run_uuid: string;
@@ -38,37 +36,24 @@ export const LATEST_IS_NEWER =
   '(excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)';
 
 /**
- * Appends points to the history and moves each key's latest value forward when a point is newer. On
- * PostgreSQL the points travel as six arrays (`unnest`): one statement of six parameters instead of 6,000.
+ * Appends points to the history and moves each key's latest value forward when a point is newer: the
+ * PostgreSQL path (SQLite takes SqliteRunWriter). The points travel as arrays through `unnest`: one
+ * statement of a few parameters instead of 6,000.
  */
-export async function insertMetrics(tx: Db, dialect: StoreDialect, run: RunKeys, metrics: Metric[]): Promise<void> {
+export async function insertMetrics(tx: Db, run: RunKeys, metrics: Metric[]): Promise<void> {
   if (!metrics.length) return;
   const runId = run.run_uuid;
-  if (dialect === 'postgres') {
-    const keys: string[] = [], values: number[] = [], nans: number[] = [], timestamps: number[] = [], steps: number[] = [];
-    for (const m of metrics) {
-      keys.push(m.key);
-      values.push(storedValue(m.value));
-      nans.push(Number.isNaN(m.value) ? 1 : 0);
-      timestamps.push(m.timestamp);
-      steps.push(m.step);
-    }
-    await sql`insert into metrics (run_key, key, value, is_nan, timestamp, step)
-      select ${run.run_key}, * from unnest(${keys}::text[], ${values.map(String)}::float8[], ${nans}::int[], ${timestamps}::int8[], ${steps}::int8[])
-      on conflict do nothing`.execute(tx);
-  } else {
-    for (let i = 0; i < metrics.length; i += ROWS_PER_INSERT) {
-      const rows = metrics.slice(i, i + ROWS_PER_INSERT).map((m) => ({
-        run_key: run.run_key,
-        key: m.key,
-        value: storedValue(m.value),
-        is_nan: Number.isNaN(m.value) ? 1 : 0,
-        timestamp: m.timestamp,
-        step: m.step,
-      }));
-      await tx.insertInto('metrics').values(rows).onConflict((oc) => oc.doNothing()).execute();
-    }
+  const keys: string[] = [], values: string[] = [], nans: number[] = [], timestamps: number[] = [], steps: number[] = [];
+  for (const m of metrics) {
+    keys.push(m.key);
+    values.push(String(storedValue(m.value)));
+    nans.push(Number.isNaN(m.value) ? 1 : 0);
+    timestamps.push(m.timestamp);
+    steps.push(m.step);
   }
+  await sql`insert into metrics (run_key, key, value, is_nan, timestamp, step)
+    select ${run.run_key}, * from unnest(${keys}::text[], ${values}::float8[], ${nans}::int[], ${timestamps}::int8[], ${steps}::int8[])
+    on conflict do nothing`.execute(tx);
   const rows = latestPerKey(metrics).map((m) => ({
     run_uuid: runId,
     key: m.key,

@@ -7,6 +7,7 @@ import type {
   DatasetInput, DatasetSummary, Experiment, KeyValue, LoggedModel, LoggedModelStatus, Metric, MetricWithRunId, ModelInput,
   ModelOutput, Page, Run, RunInfo,
 } from './entities.js';
+import { RUN_NAME_TAG } from './entities.js';
 import type {
   BulkIntervalRequest, CreateExperimentRequest, CreateLoggedModelRequest, CreateRunRequest, GetMetricHistoryRequest,
   LogBatchRequest, SearchExperimentsRequest, SearchLoggedModelsRequest, SearchRunsRequest, TrackingService, UpdateRunRequest,
@@ -16,9 +17,7 @@ import { loadRuns } from './sql-run-loader.js';
 import { joinUri, SqlLoggedModels } from './sql-logged-models.js';
 import { chunks, dedupeKeys, experimentIdNumber, groupBy, keyValues } from './sql-rows.js';
 import { paramChanged, runNotActive, runNotFound } from './run-errors.js';
-import { RUN_NAME_TAG, SqliteRunWriter, type RunWrite } from './sqlite-run-writer.js';
-
-export { RUN_NAME_TAG };
+import { SqliteRunWriter, type RunWrite } from './sqlite-run-writer.js';
 import { insertMetrics, metricHistory, metricHistoryBulkInterval, metricHistoryJson } from './sql-metrics.js';
 import {
   checkBatchLimits, checkDatasetInput, checkExperimentName, checkExperimentTag, checkMetric, checkParam, checkRunTag,
@@ -34,11 +33,10 @@ export interface SqlTrackingStoreOptions {
   validateArtifactLocation?: (uri: string) => string;
 }
 
-
 /** Tracking over the relational store; the same code for SQLite and PostgreSQL. */
 export class SqlTrackingStore implements TrackingService {
   readonly db: Kysely<Database>;
-  /** SQLite's prepared-statement path for the logging hot calls; PostgreSQL uses the Kysely path. */
+  /** SQLite's prepared-statement path for the logging hot calls; PostgreSQL takes the Kysely path below. */
   readonly #sqliteWriter?: SqliteRunWriter;
   readonly #loggedModels: SqlLoggedModels;
 
@@ -49,7 +47,7 @@ export class SqlTrackingStore implements TrackingService {
     this.db = store.db;
     if (store.sqlite) this.#sqliteWriter = new SqliteRunWriter(store.db, store.sqlite);
     this.#loggedModels = new SqlLoggedModels(store.db, store.dialect, {
-      experimentRow: (db, id) => this.activeExperiment(db, id),
+      experimentRow: (db, id) => this.experimentRow(db, id),
       runRow: (db, id, active) => this.runRow(db, id, active),
     });
   }
@@ -60,7 +58,7 @@ export class SqlTrackingStore implements TrackingService {
     await this.db.transaction().execute(async (tx) => {
       const run = await this.runRow(tx, runId, true);
       await this.insertParams(tx, runId, w.params);
-      await insertMetrics(tx, this.store.dialect, run, w.metrics);
+      await insertMetrics(tx, run, w.metrics);
       await this.upsertTags(tx, runId, w.tags);
     });
   }
@@ -149,7 +147,8 @@ export class SqlTrackingStore implements TrackingService {
     return { items, next_page_token: nextPageToken };
   }
 
-  private async activeExperiment(db: Db, experimentId: string) {
+  /** The experiment's row whatever its state, or RESOURCE_DOES_NOT_EXIST. */
+  private async experimentRow(db: Db, experimentId: string) {
     const id = experimentIdNumber(experimentId);
     const row = id === undefined ? undefined : await db.selectFrom('experiments').selectAll().where('experiment_id', '=', id).executeTakeFirst();
     if (!row) throw notFound(`No Experiment with id=${experimentId} exists`);
@@ -159,7 +158,7 @@ export class SqlTrackingStore implements TrackingService {
   async updateExperiment(experimentId: string, newName: string): Promise<void> {
     const name = checkExperimentName(newName);
     await this.db.transaction().execute(async (tx) => {
-      const exp = await this.activeExperiment(tx, experimentId);
+      const exp = await this.experimentRow(tx, experimentId);
       if (exp.lifecycle_stage !== 'active') throw new FlywheelError('INVALID_STATE', 'Cannot rename a non-active experiment.');
       const clash = await tx.selectFrom('experiments').select('experiment_id').where('name', '=', name).where('experiment_id', '!=', exp.experiment_id).executeTakeFirst();
       if (clash) throw alreadyExists(`Experiment(name=${name}) already exists.`);
@@ -169,7 +168,7 @@ export class SqlTrackingStore implements TrackingService {
 
   async deleteExperiment(experimentId: string): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
-      const exp = await this.activeExperiment(tx, experimentId);
+      const exp = await this.experimentRow(tx, experimentId);
       const now = nowMs();
       await tx.updateTable('experiments').set({ lifecycle_stage: 'deleted', last_update_time: now }).where('experiment_id', '=', exp.experiment_id).execute();
       await tx
@@ -183,7 +182,7 @@ export class SqlTrackingStore implements TrackingService {
 
   async restoreExperiment(experimentId: string): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
-      const exp = await this.activeExperiment(tx, experimentId);
+      const exp = await this.experimentRow(tx, experimentId);
       if (exp.lifecycle_stage !== 'deleted') {
         throw invalidParameter(`Cannot restore an active experiment. Experiment id=${experimentId} is already active.`);
       }
@@ -202,7 +201,7 @@ export class SqlTrackingStore implements TrackingService {
   async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
     checkExperimentTag({ key, value });
     await this.db.transaction().execute(async (tx) => {
-      const exp = await this.activeExperiment(tx, experimentId);
+      const exp = await this.experimentRow(tx, experimentId);
       if (exp.lifecycle_stage !== 'active') {
         throw invalidParameter(`The experiment ${experimentId} must be in the 'active' state. Current state is ${exp.lifecycle_stage}.`);
       }
@@ -216,7 +215,7 @@ export class SqlTrackingStore implements TrackingService {
 
   async deleteExperimentTag(experimentId: string, key: string): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
-      const exp = await this.activeExperiment(tx, experimentId);
+      const exp = await this.experimentRow(tx, experimentId);
       const res = await tx.deleteFrom('experiment_tags').where('experiment_id', '=', exp.experiment_id).where('key', '=', key).executeTakeFirst();
       if (Number(res.numDeletedRows) === 0) throw notFound(`No tag with name: ${key} in experiment with id ${experimentId}`);
     });
@@ -257,7 +256,7 @@ export class SqlTrackingStore implements TrackingService {
     if (tagName === undefined) tags.push({ key: RUN_NAME_TAG, value: name });
     const runId = newRunId();
     await this.db.transaction().execute(async (tx) => {
-      const exp = await this.activeExperiment(tx, req.experiment_id);
+      const exp = await this.experimentRow(tx, req.experiment_id);
       if (exp.lifecycle_stage !== 'active') {
         throw invalidParameter(`The experiment ${req.experiment_id} must be in the 'active' state. Current state is ${exp.lifecycle_stage}.`);
       }

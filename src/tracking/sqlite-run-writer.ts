@@ -1,12 +1,11 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
-import type { KeyValue, Metric } from './entities.js';
+import { RUN_NAME_TAG, type KeyValue, type Metric } from './entities.js';
 import { paramChanged, runNotActive, runNotFound } from './run-errors.js';
 import { LATEST_IS_NEWER, latestPerKey, storedValue } from './sql-metrics.js';
 
 const ROWS_PER_STATEMENT = 100;
-export const RUN_NAME_TAG = 'mlflow.runName';
 
 export interface RunWrite {
   params: KeyValue[];
