@@ -7,6 +7,7 @@ interface ServerFlags {
   artifactsDestination: string;
   defaultArtifactRoot?: string;
   host: string;
+  allowedHosts?: string;
   port: number;
   serveArtifacts: boolean;
   logLevel: string;
@@ -53,6 +54,10 @@ export function registerServerCommand(program: Command): void {
         .default(SERVER_DEFAULTS.port)
         .argParser(parsePort),
     )
+    .addOption(
+      new Option('--allowed-hosts <hosts>', 'comma-separated host names to answer besides the listen address (* for any); guards against DNS rebinding')
+        .env('FLYWHEEL_ALLOWED_HOSTS'),
+    )
     .option('--serve-artifacts', 'proxy artifact uploads and downloads through the server (default)')
     .option('--no-serve-artifacts', 'do not proxy artifacts; clients then need direct access to the artifact root')
     .addOption(new Option('--log-level <level>', 'log level').env('FLYWHEEL_LOG_LEVEL').default('info')
@@ -75,6 +80,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
       port: flags.port,
       serveArtifacts: flags.serveArtifacts,
       logLevel: flags.logLevel,
+      ...(flags.allowedHosts ? { allowedHosts: flags.allowedHosts.split(',').map((h) => h.trim()).filter(Boolean) } : {}),
     });
   } catch (e) {
     // A store that cannot be opened or migrated, a port in use: the message says it all; no stack.

@@ -4,6 +4,7 @@ import { FlywheelError, isFlywheelError } from '../core/index.js';
 import type { TrackingService } from '../tracking/index.js';
 import type { ArtifactStore } from '../artifacts/index.js';
 import { installMlflowBodyParsing } from './mlflow-routes.js';
+import { installHostCheck } from './host-check.js';
 import { trackingRoutes } from './tracking-routes.js';
 import { loggedModelRoutes } from './logged-model-routes.js';
 import { artifactRoutes } from './artifact-routes.js';
@@ -13,6 +14,8 @@ export interface AppContext {
   tracking: TrackingService;
   artifacts: ArtifactStore;
   logger?: Logger | false;
+  /** Host names the server answers (see host-check.ts); undefined answers every host. */
+  allowedHosts?: string[];
 }
 
 const NOT_FOUND_HTML =
@@ -65,6 +68,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       .type('text/html; charset=utf-8')
       .send(other ? NOT_ALLOWED_HTML : NOT_FOUND_HTML);
   });
+
+  installHostCheck(app, ctx.allowedHosts);
 
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('X-Content-Type-Options', 'nosniff');

@@ -5,6 +5,7 @@ import { createArtifactStore } from '../artifacts/index.js';
 import { migrateToLatest, openStore } from '../store/index.js';
 import { SqlTrackingStore } from '../tracking/index.js';
 import { buildApp } from './app.js';
+import { allowedHostsFor } from './host-check.js';
 
 export interface ServerOptions {
   /** `sqlite:` URI, a file path, or `postgresql://…`. */
@@ -15,6 +16,11 @@ export interface ServerOptions {
   defaultArtifactRoot?: string;
   host?: string;
   port?: number;
+  /**
+   * Host names to answer besides the listen address's own (loopback names when it is a loopback address);
+   * `*` answers all. Guards a local server against DNS rebinding.
+   */
+  allowedHosts?: string[];
   /** Proxy artifacts through the server (default true). */
   serveArtifacts?: boolean;
   logLevel?: string;
@@ -41,8 +47,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       validateArtifactLocation: (uri) => artifacts.validateArtifactLocation(uri),
     });
     await tracking.ensureDefaultExperiment();
-    const app = await buildApp({ tracking, artifacts, logger });
-    const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 5000 });
+    const host = options.host ?? '127.0.0.1';
+    const app = await buildApp({ tracking, artifacts, logger, allowedHosts: allowedHostsFor(host, options.allowedHosts) });
+    const address = await app.listen({ host, port: options.port ?? 5000 });
     const url = address.replace('://[::1]', '://localhost');
     return {
       url,
