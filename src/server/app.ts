@@ -8,11 +8,15 @@ import { installHostCheck } from './host-check.js';
 import { trackingRoutes } from './tracking-routes.js';
 import { loggedModelRoutes } from './logged-model-routes.js';
 import { artifactRoutes } from './artifact-routes.js';
+import { registryRoutes } from './registry-routes.js';
+import type { RegistryService } from '../registry/index.js';
 import { MLFLOW_COMPAT_VERSION, FLYWHEEL_VERSION } from './version.js';
 
 export interface AppContext {
   tracking: TrackingService;
   artifacts: ArtifactStore;
+  /** The model registry; without it the registry endpoints are not served. */
+  registry?: RegistryService;
   logger?: Logger | false;
   /** Host names the server answers (see host-check.ts); undefined answers every host. */
   allowedHosts?: string[];
@@ -86,6 +90,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     installMlflowBodyParsing(scope, 64 * 1024 * 1024);
     trackingRoutes(scope, ctx);
     loggedModelRoutes(scope, ctx);
+    if (ctx.registry) registryRoutes(scope, ctx.registry);
   });
   await app.register(async (scope) => artifactRoutes(scope, ctx));
   return app;

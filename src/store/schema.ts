@@ -113,6 +113,63 @@ export interface LoggedModelKeyValueTable {
   value: string;
 }
 
+export interface RegisteredModelTable {
+  name: string;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+  description: string | null;
+  user_id: string | null;
+}
+
+export interface ModelVersionTable {
+  name: string;
+  version: number;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+  user_id: string | null;
+  current_stage: string;
+  description: string | null;
+  source: string;
+  run_id: string | null;
+  status: string;
+  status_message: string | null;
+  run_link: string | null;
+  storage_location: string | null;
+}
+
+export interface RegisteredModelTagTable {
+  name: string;
+  key: string;
+  value: string;
+}
+
+export interface ModelVersionTagTable {
+  name: string;
+  version: number;
+  key: string;
+  value: string;
+}
+
+export interface RegisteredModelAliasTable {
+  name: string;
+  alias: string;
+  version: number;
+}
+
+/** Promotion history: one row per alias set/move/delete or stage transition. `kind` is 'alias' or 'stage'. */
+export interface PromotionEventTable {
+  id: Generated<number>;
+  name: string;
+  kind: string;
+  /** The alias name, or the stage moved into. */
+  target: string;
+  from_version: number | null;
+  to_version: number | null;
+  actor: string;
+  reason: string | null;
+  timestamp: number;
+}
+
 export interface Database {
   experiments: ExperimentTable;
   experiment_tags: ExperimentTagTable;
@@ -128,4 +185,10 @@ export interface Database {
   logged_models: LoggedModelTable;
   logged_model_tags: LoggedModelKeyValueTable;
   logged_model_params: LoggedModelKeyValueTable;
+  registered_models: RegisteredModelTable;
+  model_versions: ModelVersionTable;
+  registered_model_tags: RegisteredModelTagTable;
+  model_version_tags: ModelVersionTagTable;
+  registered_model_aliases: RegisteredModelAliasTable;
+  promotion_events: PromotionEventTable;
 }
