@@ -49,6 +49,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // Up to 16 MiB dataset profiles in log-inputs, and a margin for JSON escaping.
     bodyLimit: 64 * 1024 * 1024,
     routerOptions: { maxParamLength: 2000 },
+    // A client that stops sending (a stalled upload, a held-open socket) is dropped after two idle minutes;
+    // a slow upload that keeps sending is not (large artifacts may take long).
+    connectionTimeout: 120_000,
     genReqId: () => crypto.randomUUID(),
     // A malformed URL escape (`%zz`) never reaches a route: answer it in MLflow's error shape too.
     frameworkErrors: (err, _req, reply) => {
