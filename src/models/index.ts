@@ -1,0 +1,11 @@
+export * from './mlmodel.js';
+export * from './signature.js';
+export * from './model-files.js';
+export * from './input-example.js';
+export * from './onnx-builders.js';
+export * from './save.js';
+export * from './load.js';
+export type { FlavorModel, Prediction } from './flavors/types.js';
+export { decodeOnnxModel, refuseExternalData } from './flavors/onnx-check.js';
+export { createOnnxSession, loadOnnxFlavor, ONNX_FLAVOR, DEFAULT_ONNX_FILE } from './flavors/onnx.js';
+export { loadJsFlavor, JS_FLAVOR, DEFAULT_JS_MODULE, type JsModelModule } from './flavors/js.js';
