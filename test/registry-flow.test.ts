@@ -143,9 +143,12 @@ describe.each(DIALECTS)('model registry flow on %s', (dialect) => {
 
   it('lineage: version → run, run → versions', async () => {
     await s.call('POST', 'registered-models/create', { name: 'lin' });
+    const dataset = { name: 'train', digest: 'abc', source_type: 'local', source: '{"uri":"train.csv"}' };
+    await s.call('POST', 'runs/log-inputs', { run_id: runId, datasets: [{ dataset, tags: [{ key: 'mlflow.data.context', value: 'training' }] }] });
     await mv('lin', `runs:/${runId}/model`);
     const lin = await s.call('GET', '/api/v1/model-versions/lin/1/lineage');
     expect(lin.status).toBe(200);
+    expect(lin.json.lineage.datasets).toEqual([{ ...dataset, context: 'training' }]);
     expect(lin.json.lineage).toMatchObject({ name: 'lin', version: '1', run_id: runId, source: `runs:/${runId}/model`, artifact_uri: `${artifactUri}/model`, experiment_id: expect.any(String) });
     expect((await s.call('GET', '/api/v1/model-versions/lin/9/lineage')).status).toBe(404);
     const byRun = await s.call('GET', `/api/v1/runs/${runId}/model-versions`);

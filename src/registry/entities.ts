@@ -71,4 +71,6 @@ export interface ModelVersionLineage {
   run_status?: string;
   /** `models:/m-…` sources: the MLflow 3 logged model. */
   model_id?: string;
+  /** The datasets the source run logged as inputs (its training and evaluation data). */
+  datasets?: { name: string; digest: string; source_type: string; source: string; context?: string }[];
 }

@@ -411,6 +411,12 @@ export class SqlRegistryStore implements RegistryService {
         out.experiment_id = run.info.experiment_id;
         out.run_name = run.info.run_name;
         out.run_status = run.info.status;
+        const datasets = (run.inputs.dataset_inputs ?? []).map(({ dataset, tags }) => {
+          const context = tags?.find((t) => t.key === 'mlflow.data.context')?.value;
+          const d = { name: dataset.name, digest: dataset.digest, source_type: dataset.source_type, source: dataset.source };
+          return context ? { ...d, context } : d;
+        });
+        if (datasets.length) out.datasets = datasets;
       } catch {
         // the run may have been deleted since; the version still names it
       }
