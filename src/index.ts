@@ -17,4 +17,15 @@ export type {
   LoggedModelStatus,
 } from './tracking/entities.js';
 export type { TrackingService } from './tracking/service.js';
+export type {
+  ModelVersion,
+  ModelVersionLineage,
+  ModelVersionStatus,
+  PromotionEvent,
+  PromotionKind,
+  RegisteredModel,
+  RegisteredModelAlias,
+  Stage,
+} from './registry/entities.js';
+export type { RegistryService, Actor, CreateModelVersionRequest, SearchRequest } from './registry/service.js';
 export type { FileInfo } from './artifacts/types.js';

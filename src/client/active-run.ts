@@ -1,10 +1,13 @@
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { safeRelativePath, joinRelative } from '../artifacts/paths.js';
 import type { ArtifactRepository, FileInfo } from '../artifacts/types.js';
 import { FlywheelError, invalidParameter, LIMITS, nowMs, validateKey } from '../core/index.js';
 import type { DatasetInput, KeyValue, Metric, Run, RunInfo, RunStatus } from '../tracking/entities.js';
+import type { MLmodel, ModelInput, ModelSignature, SaveModelFlavor } from '../models/index.js';
+import type { ModelVersion } from '../registry/entities.js';
 import type { TrackingService } from '../tracking/service.js';
 import { MetricBuffer, type MetricBufferOptions } from './metric-buffer.js';
 import { trackRun, untrackRun, type TrackedRun } from './run-registry.js';
@@ -16,6 +19,32 @@ export interface MetricOptions {
   step?: number;
   /** Milliseconds since the epoch (default now). */
   timestamp?: number;
+}
+
+export interface LogModelOptions {
+  /** Where under the run's artifacts the model directory goes (default `model`). */
+  artifactPath?: string;
+  signature?: ModelSignature;
+  inputExample?: ModelInput;
+  /** Also register the logged model as a new version of this registered model (created if missing). */
+  registeredModelName?: string;
+}
+
+export interface LoggedModelInfo {
+  /** `runs:/<run_id>/<artifactPath>`. */
+  modelUri: string;
+  artifactPath: string;
+  runId: string;
+  /** The MLmodel as written. */
+  mlmodel: MLmodel;
+  /** Set when `registeredModelName` was given. */
+  modelVersion?: ModelVersion;
+}
+
+/** @internal what `logModel` needs from the client beyond the tracking service */
+export interface ActiveRunHooks {
+  logModelHistory(runId: string, modelJson: string): Promise<void>;
+  registerModel(uri: string, name: string, runId: string): Promise<ModelVersion>;
 }
 
 export interface LogBatchInput {
@@ -42,6 +71,7 @@ export class ActiveRun implements TrackedRun {
     run: Run,
     private readonly artifacts: (artifactUri: string) => ArtifactRepository,
     bufferOptions: MetricBufferOptions = {},
+    private readonly hooks?: ActiveRunHooks,
   ) {
     this.info = run.info;
     this.runId = run.info.run_id;
@@ -134,6 +164,37 @@ export class ActiveRun implements TrackedRun {
     const repo = this.repository();
     const files = await listFiles(localDir);
     await inParallel(files, 4, (rel) => uploadFile(repo, joinRelative(base, rel), join(localDir, ...rel.split('/'))));
+  }
+
+  /**
+   * Saves a model (`{ flavor: 'onnx', onnx: bytes | { kind: 'linear', coefficients, intercept } }` or
+   * `{ flavor: 'js', modulePath }`) with its MLmodel into a temporary directory, uploads it to `artifactPath`,
+   * appends it to the run's `mlflow.log-model.history` tag (as MLflow 2.x does), and registers it as a new
+   * version of `registeredModelName` when given.
+   */
+  async logModel(model: SaveModelFlavor, options: LogModelOptions = {}): Promise<LoggedModelInfo> {
+    this.check();
+    if (!this.hooks) throw new FlywheelError('INTERNAL_ERROR', 'This run cannot log models (no client hooks).');
+    const artifactPath = artifactSubPath(options.artifactPath ?? 'model');
+    if (!artifactPath) throw invalidParameter('artifactPath cannot be empty');
+    const { saveModel } = await import('../models/index.js');
+    const tmp = await mkdtemp(join(tmpdir(), 'flywheel-log-model-'));
+    try {
+      const dir = join(tmp, 'model');
+      const mlmodel = await saveModel(
+        dir,
+        model,
+        { signature: options.signature, inputExample: options.inputExample, runId: this.runId, artifactPath },
+      );
+      await this.logArtifacts(dir, artifactPath);
+      await this.hooks.logModelHistory(this.runId, JSON.stringify(mlmodel));
+      const modelUri = `runs:/${this.runId}/${artifactPath}`;
+      const info: LoggedModelInfo = { modelUri, artifactPath, runId: this.runId, mlmodel };
+      if (options.registeredModelName) info.modelVersion = await this.hooks.registerModel(modelUri, options.registeredModelName, this.runId);
+      return info;
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   }
 
   /** Stores `text` as the artifact file `artifactFile` (e.g. `notes/summary.txt`). */

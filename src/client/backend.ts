@@ -1,8 +1,10 @@
 import type { ArtifactRepository } from '../artifacts/types.js';
 import { invalidParameter } from '../core/index.js';
+import type { RegistryService } from '../registry/service.js';
 import type { TrackingService } from '../tracking/service.js';
 import { repositoryForArtifactUri } from './artifact-uri.js';
 import { HttpArtifactRepository } from './http-artifact-repository.js';
+import { HttpRegistryClient } from './http-registry-client.js';
 import { HttpTrackingClient } from './http-tracking-client.js';
 import { HttpTransport, type HttpTransportOptions } from './http-transport.js';
 
@@ -10,6 +12,9 @@ import { HttpTransport, type HttpTransportOptions } from './http-transport.js';
 export interface TrackingBackend {
   readonly kind: 'remote' | 'embedded';
   readonly tracking: TrackingService;
+  readonly registry: RegistryService;
+  /** Appends an MLmodel (as JSON) to a run's `mlflow.log-model.history` tag (MLflow 2.x runs/log-model). */
+  logModelHistory(runId: string, modelJson: string): Promise<void>;
   /** The repository behind an artifact URI (a run's `artifact_uri`). */
   artifactRepository(artifactUri: string): ArtifactRepository;
   /** Fails unless the backend answers (a server's `/health`; an open store always does). */
@@ -55,6 +60,10 @@ export function remoteBackend(options: HttpTransportOptions): TrackingBackend {
   return {
     kind: 'remote',
     tracking: new HttpTrackingClient(transport),
+    registry: new HttpRegistryClient(transport),
+    async logModelHistory(runId, modelJson) {
+      await transport.json('POST', '/api/2.0/mlflow/runs/log-model', { json: { run_id: runId, model_json: modelJson }, idempotent: false });
+    },
     artifactRepository: (artifactUri) =>
       repositoryForArtifactUri(artifactUri, {
         proxied: (path, authority) =>

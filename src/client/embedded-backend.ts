@@ -1,7 +1,8 @@
 import { dirname, join, resolve } from 'node:path';
-import { LocalArtifactRepository } from '../artifacts/index.js';
+import { classifyArtifactUri, LocalArtifactRepository } from '../artifacts/index.js';
+import { SqlRegistryStore } from '../registry/sql-registry-store.js';
 import { migrateToLatest, openStore } from '../store/index.js';
-import { SqlTrackingStore } from '../tracking/index.js';
+import { appendLogModelHistory, SqlTrackingStore } from '../tracking/index.js';
 import { repositoryForArtifactUri } from './artifact-uri.js';
 import type { BackendOptions, TrackingBackend } from './backend.js';
 
@@ -17,9 +18,13 @@ export async function openEmbeddedBackend(uri: string, options: BackendOptions =
     const tracking = new SqlTrackingStore(store, { defaultArtifactRoot: 'mlflow-artifacts:/' });
     await tracking.ensureDefaultExperiment();
     const root = resolve(options.artifactsDestination ?? process.env.FLYWHEEL_ARTIFACTS_DESTINATION ?? defaultArtifactsDir(store.location, store.dialect));
+    // As the server builds it: version sources are checked by the artifact store's classifier (with its root).
+    const registry = new SqlRegistryStore(store, { tracking, classify: (u) => classifyArtifactUri(u, { root }) });
     return {
       kind: 'embedded',
       tracking,
+      registry,
+      logModelHistory: (runId, modelJson) => appendLogModelHistory(tracking, runId, modelJson),
       artifactRepository: (artifactUri) =>
         repositoryForArtifactUri(artifactUri, { proxied: (path) => new LocalArtifactRepository(join(root, path)) }),
       check: async () => {},

@@ -1,13 +1,17 @@
-import { mkdir } from 'node:fs/promises';
-import { userInfo } from 'node:os';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { safeRelativePath } from '../artifacts/paths.js';
 import type { ArtifactRepository, FileInfo } from '../artifacts/types.js';
-import { FlywheelError, isFlywheelError } from '../core/index.js';
+import { FlywheelError, invalidParameter, isFlywheelError } from '../core/index.js';
 import type { Experiment, KeyValue, Metric, Page, Run, RunStatus, ViewType } from '../tracking/entities.js';
 import type { TrackingService } from '../tracking/service.js';
+import type { ModelVersion, ModelVersionLineage, PromotionEvent, RegisteredModel } from '../registry/entities.js';
+import type { RegistryService } from '../registry/service.js';
+import type { LoadedModel, LoadModelOptions } from '../models/index.js';
+import { joinArtifactUri, parseModelUri } from './model-uri.js';
 import { ActiveRun, type ParamValue } from './active-run.js';
 import { defaultTrackingUri, openBackend, type BackendOptions, type TrackingBackend } from './backend.js';
 
@@ -46,6 +50,32 @@ export interface StartRunOptions {
   /** Makes this a nested run (tag `mlflow.parentRunId`). */
   parentRunId?: string;
   startTime?: number;
+}
+
+export interface RegisterModelOptions {
+  tags?: Record<string, string>;
+  description?: string;
+  /** The run the model came from; taken from a `runs:/<run_id>/…` URI when not given. */
+  runId?: string;
+}
+
+export interface SearchRegisteredModelsOptions {
+  filter?: string;
+  orderBy?: string[];
+  maxResults?: number;
+  pageToken?: string;
+}
+
+/** Why (and, for an embedded store, by whom) a promotion happened; kept in the promotion history. */
+export interface PromotionOptions {
+  reason?: string;
+  /** Embedded: stored as is; remote: sent as the `x-flywheel-user` header. */
+  actor?: string;
+}
+
+export interface TransitionStageOptions extends PromotionOptions {
+  /** Move the other versions in the target stage (Staging/Production) to Archived. */
+  archiveExistingVersions?: boolean;
 }
 
 export interface SearchRunsOptions {
@@ -233,9 +263,16 @@ export class Flywheel {
       start_time: options.startTime ?? Date.now(),
       tags: keyValues(tags),
     });
-    return new ActiveRun(backend.tracking, run, (uri) => backend.artifactRepository(uri), {
-      flushIntervalMs: this.options.metricFlushIntervalMs,
-    });
+    return new ActiveRun(
+      backend.tracking,
+      run,
+      (uri) => backend.artifactRepository(uri),
+      { flushIntervalMs: this.options.metricFlushIntervalMs },
+      {
+        logModelHistory: (runId, modelJson) => backend.logModelHistory(runId, modelJson),
+        registerModel: (uri, name, runId) => this.registerModel(uri, name, { runId }),
+      },
+    );
   }
 
   /**
@@ -323,18 +360,197 @@ export class Flywheel {
   }
 
   /**
-   * Downloads a file or a directory tree of a run's artifacts (`''` = all) into `destDir` (streamed);
-   * returns the local path of what was downloaded.
+   * Downloads a file or a directory tree into `destDir` (streamed) and returns the local path of what was
+   * downloaded. Two forms: `(runId, path, destDir)` — `path` of a run's artifacts (`''` = all, downloaded into
+   * `destDir` itself) — and `(uri, destDir)` — any artifact URI this client reaches (`mlflow-artifacts:/…`
+   * through the server, or the local artifact root when embedded; `file:`), or a `runs:/` / `models:/` URI,
+   * downloaded to `destDir/<last path segment>` as MLflow does.
    */
-  async downloadArtifacts(runId: string, path: string, destDir: string): Promise<string> {
+  async downloadArtifacts(runId: string, path: string, destDir: string): Promise<string>;
+  async downloadArtifacts(uri: string, destDir: string): Promise<string>;
+  async downloadArtifacts(first: string, second: string, third?: string): Promise<string> {
+    if (third === undefined) return this.downloadArtifactUri(await this.resolveModelUri(first), second);
+    const runId = first;
+    const destDir = third;
     const repo = await this.runArtifacts(runId);
-    const rel = safeRelativePath(path);
+    const rel = safeRelativePath(second);
     const target = resolve(destDir, ...(rel ? rel.split('/') : []));
     const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
     const entry = rel ? (await repo.list(parent)).find((f) => f.path === rel) : { path: '', is_dir: true };
     if (!entry) throw new FlywheelError('RESOURCE_DOES_NOT_EXIST', `No artifact '${rel}' in run ${runId}`);
     await download(repo, entry, resolve(destDir));
     return target;
+  }
+
+  private async downloadArtifactUri(uri: string, destDir: string): Promise<string> {
+    const backend = await this.backend();
+    const trimmed = uri.replace(/\/+$/, '');
+    const slash = trimmed.lastIndexOf('/');
+    let parentUri = slash === -1 ? '' : trimmed.slice(0, slash);
+    const name = decodeURIComponent(slash === -1 ? trimmed : trimmed.slice(slash + 1));
+    if (parentUri.endsWith(':')) parentUri += '/';
+    if (!name || !parentUri || /^[A-Za-z][A-Za-z0-9+.-]*:\/*$/.test(trimmed)) {
+      throw invalidParameter(`Cannot download '${uri}': name a file or directory under an artifact root.`);
+    }
+    const repo = backend.artifactRepository(parentUri);
+    const entry = (await repo.list('')).find((f) => f.path === name || f.path.split('/').pop() === name);
+    if (!entry) throw new FlywheelError('RESOURCE_DOES_NOT_EXIST', `No artifact at '${uri}'`);
+    await download(repo, { ...entry, path: name }, resolve(destDir));
+    return resolve(destDir, name);
+  }
+
+  /** Resolves a model URI (see `resolveModelUri`) and downloads the model directory; returns its local path. */
+  async downloadModel(uri: string, destDir: string): Promise<string> {
+    return this.downloadArtifacts(uri, destDir);
+  }
+
+  /**
+   * Downloads the model a URI names (see `resolveModelUri`) into a temporary directory and loads it: an
+   * object with `predict(rows)` and `close()`. `allowJs` lets a `js` flavor model's code run: never set it
+   * for models you do not trust.
+   */
+  async loadModel(uri: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+    const { loadModelFromDirectory } = await import('../models/index.js');
+    const tmp = await mkdtemp(join(tmpdir(), 'flywheel-load-model-'));
+    try {
+      const dir = await this.downloadModel(uri, tmp);
+      return await loadModelFromDirectory(dir, options);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  // ---- model registry ----
+
+  /** The underlying `RegistryService` (SQL store or HTTP client), for calls the SDK does not wrap. */
+  async registry(): Promise<RegistryService> {
+    return (await this.backend()).registry;
+  }
+
+  async createRegisteredModel(name: string, options: { tags?: Record<string, string>; description?: string } = {}): Promise<RegisteredModel> {
+    return (await this.registry()).createRegisteredModel({
+      name,
+      ...(options.description !== undefined ? { description: options.description } : {}),
+      ...(options.tags ? { tags: keyValues(options.tags) } : {}),
+    });
+  }
+
+  async getRegisteredModel(name: string): Promise<RegisteredModel> {
+    return (await this.registry()).getRegisteredModel(name);
+  }
+
+  async searchRegisteredModels(options: SearchRegisteredModelsOptions = {}): Promise<Page<RegisteredModel>> {
+    return (await this.registry()).searchRegisteredModels({
+      filter: options.filter,
+      max_results: options.maxResults,
+      order_by: options.orderBy,
+      page_token: options.pageToken,
+    });
+  }
+
+  /**
+   * Registers the model at `uri` (`runs:/<run_id>/<path>`, `models:/m-…` or an artifact URI) as a new version
+   * of `name`, creating the registered model first if needed (as MLflow's client does).
+   */
+  async registerModel(uri: string, name: string, options: RegisterModelOptions = {}): Promise<ModelVersion> {
+    const registry = await this.registry();
+    try {
+      await registry.createRegisteredModel({ name });
+    } catch (e) {
+      if (!(isFlywheelError(e) && e.code === 'RESOURCE_ALREADY_EXISTS')) throw e;
+    }
+    const runId = options.runId ?? /^runs:\/+([^/]+)/i.exec(uri)?.[1];
+    return registry.createModelVersion({
+      name,
+      source: uri,
+      ...(runId ? { run_id: runId } : {}),
+      ...(options.description !== undefined ? { description: options.description } : {}),
+      ...(options.tags ? { tags: keyValues(options.tags) } : {}),
+    });
+  }
+
+  async getModelVersion(name: string, version: string | number): Promise<ModelVersion> {
+    return (await this.registry()).getModelVersion(name, String(version));
+  }
+
+  /** Points `alias` at `version` (moving it if it pointed elsewhere); the move is kept in the promotion history. */
+  async setAlias(name: string, alias: string, version: string | number, options: PromotionOptions = {}): Promise<void> {
+    await (await this.registry()).setAlias(name, alias, String(version), options);
+  }
+
+  async deleteAlias(name: string, alias: string, options: PromotionOptions = {}): Promise<void> {
+    await (await this.registry()).deleteAlias(name, alias, options);
+  }
+
+  async getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
+    return (await this.registry()).getModelVersionByAlias(name, alias);
+  }
+
+  /** Moves a version to a stage (None, Staging, Production, Archived; case-insensitive). */
+  async transitionStage(name: string, version: string | number, stage: string, options: TransitionStageOptions = {}): Promise<ModelVersion> {
+    const { archiveExistingVersions = false, ...who } = options;
+    return (await this.registry()).transitionStage(name, String(version), stage, archiveExistingVersions, who);
+  }
+
+  /** Every alias move and stage transition of a registered model, newest first. */
+  async getPromotionHistory(name: string): Promise<PromotionEvent[]> {
+    return (await this.registry()).listPromotions(name);
+  }
+
+  /** Points `alias` back at the version it pointed to before its last move; returns that version. */
+  async rollbackAlias(name: string, alias: string, options: PromotionOptions = {}): Promise<ModelVersion> {
+    return (await this.registry()).rollbackAlias(name, alias, options);
+  }
+
+  /** Where a model version came from: its source, artifact URI, run and experiment. */
+  async getLineage(name: string, version: string | number): Promise<ModelVersionLineage> {
+    return (await this.registry()).lineage(name, String(version));
+  }
+
+  /** The model versions registered from a run. */
+  async modelVersionsFromRun(runId: string): Promise<ModelVersion[]> {
+    return (await this.registry()).modelVersionsOfRun(runId);
+  }
+
+  /**
+   * The artifact URI a model URI stands for: `models:/<name>/<version>`, `models:/<name>@<alias>`,
+   * `models:/<name>/<stage>` (latest version in the stage), `models:/<name>/latest` (highest version),
+   * `models:/m-…` (a logged model's artifact_uri), `runs:/<run_id>/<path>`; other URIs come back as they are.
+   */
+  async resolveModelUri(uri: string): Promise<string> {
+    for (let depth = 0; ; depth++) {
+      const resolved = await this.resolveOnce(uri);
+      if (resolved === uri || !/^(runs|models):/i.test(resolved) || depth >= 4) return resolved;
+      uri = resolved;
+    }
+  }
+
+  private async resolveOnce(uri: string): Promise<string> {
+    const parsed = parseModelUri(uri);
+    switch (parsed.kind) {
+      case 'artifact':
+        return parsed.uri;
+      case 'run':
+        return joinArtifactUri((await this.getRun(parsed.runId)).info.artifact_uri, parsed.path);
+      case 'logged-model':
+        return joinArtifactUri((await (await this.tracking()).getLoggedModel(parsed.modelId)).info.artifact_uri, parsed.path);
+    }
+    const registry = await this.registry();
+    let version: string;
+    if (parsed.kind === 'version') version = parsed.version;
+    else if (parsed.kind === 'alias') version = (await registry.getModelVersionByAlias(parsed.name, parsed.alias)).version;
+    else {
+      const versions = await registry.getLatestVersions(parsed.name, parsed.kind === 'stage' ? [parsed.stage] : []);
+      const best = versions
+        .filter((v) => parsed.kind !== 'stage' || v.current_stage.toLowerCase() === parsed.stage.toLowerCase())
+        .sort((a, b) => Number(b.version) - Number(a.version))[0];
+      if (!best) {
+        const what = parsed.kind === 'stage' ? `in stage '${parsed.stage}'` : 'at all';
+        throw new FlywheelError('RESOURCE_DOES_NOT_EXIST', `Registered model '${parsed.name}' has no version ${what}.`);
+      }
+      version = best.version;
+    }
+    return registry.getModelVersionDownloadUri(parsed.name, version);
   }
 }
 

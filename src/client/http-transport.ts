@@ -37,6 +37,8 @@ export interface RequestOptions {
   idempotent: boolean;
   /** A body that cannot be sent twice (a caller's stream): no retry at all. */
   noRetry?: boolean;
+  /** Extra headers for this call (e.g. `x-flywheel-user`). */
+  headers?: Record<string, string>;
 }
 
 const RETRY_STATUSES_IDEMPOTENT = new Set([429, 502, 503, 504]);
@@ -115,7 +117,7 @@ export class HttpTransport {
   }
 
   private init(method: string, options: RequestOptions): RequestInit {
-    const headers: Record<string, string> = { ...this.headers };
+    const headers: Record<string, string> = { ...this.headers, ...options.headers };
     let body: RequestInit['body'];
     let duplex: 'half' | undefined;
     if (options.json !== undefined) {
