@@ -29,3 +29,12 @@ export type {
 } from './registry/entities.js';
 export type { RegistryService, Actor, CreateModelVersionRequest, SearchRequest } from './registry/service.js';
 export type { FileInfo } from './artifacts/types.js';
+export {
+  buildLinearRegressionOnnx,
+  buildLogisticRegressionOnnx,
+  saveModel,
+  loadModelFromDirectory,
+  type LoadedModel,
+  type ModelSignature,
+  type SaveModelFlavor,
+} from './models/index.js';
