@@ -166,3 +166,30 @@ describe.each(DIALECTS)('model registry flow on %s', (dialect) => {
     expect((await s.call('POST', 'model-versions/create', { name: 'lm-reg', source: 'mlflow-artifacts:/models/x' })).status).toBe(200);
   });
 });
+
+describe('registering a version from another registered version', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(() => s.close());
+
+  it('accepts models:/<name>/<version|stage|latest> and models:/<name>@<alias> and shares the files', async () => {
+    const run = (await s.call('POST', 'runs/create', { experiment_id: '0' })).json.run.info;
+    await s.call('POST', 'registered-models/create', { name: 'src' });
+    const v1 = await s.call('POST', 'model-versions/create', { name: 'src', source: `runs:/${run.run_id}/model`, run_id: run.run_id });
+    expect(v1.status).toBe(200);
+    await s.call('POST', 'registered-models/alias', { name: 'src', alias: 'champion', version: '1' });
+    await s.call('POST', 'model-versions/transition-stage', { name: 'src', version: '1', stage: 'Production', archive_existing_versions: false });
+    await s.call('POST', 'registered-models/create', { name: 'copy' });
+    for (const source of ['models:/src/1', 'models:/src@champion', 'models:/src/Production', 'models:/src/latest']) {
+      const v = await s.call('POST', 'model-versions/create', { name: 'copy', source });
+      expect(v.status, source).toBe(200);
+      const uri = await s.call('GET', 'model-versions/get-download-uri', { name: 'copy', version: v.json.model_version.version });
+      expect(uri.json.artifact_uri, source).toBe(`${run.artifact_uri}/model`);
+    }
+    expect((await s.call('POST', 'model-versions/create', { name: 'copy', source: 'models:/src@nope' })).status).toBe(404);
+    expect((await s.call('POST', 'model-versions/create', { name: 'copy', source: 'models:/src/9' })).status).toBe(404);
+    expect((await s.call('POST', 'model-versions/create', { name: 'copy', source: 'models:/src/1/../../x' })).status).toBe(400);
+  });
+});

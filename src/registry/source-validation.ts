@@ -20,6 +20,11 @@ import { classifyArtifactUri, type ArtifactUriClass } from '../artifacts/uri.js'
 export interface SourceContext {
   getRunArtifactUri(runId: string): Promise<string>;
   getLoggedModelArtifactUri(modelId: string): Promise<string>;
+  /**
+   * Where an existing registered version keeps its files, for `models:/<name>/<version|stage|latest>` and
+   * `models:/<name>@<alias>` sources (copying a version into another model). Optional.
+   */
+  getRegisteredVersionArtifactUri?(name: string, ref: { version?: string; stage?: string; alias?: string }): Promise<string>;
   /** The artifact store's classifier (with its root); defaults to classifyArtifactUri without a root. */
   classify?: (uri: string) => ArtifactUriClass;
 }
@@ -40,6 +45,17 @@ const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
 function refuse(source: string, why: string): never {
   const shown = (source.length > 200 ? `${source.slice(0, 200)}…` : source).replace(/[\u0000-\u001f\u007f]/g, '?');
   throw invalidParameter(`Invalid model version source: '${shown}'. ${why}`);
+}
+
+/** `models:/<name>/<version|stage|latest>` or `models:/<name>@<alias>` (no further path). */
+function registeredRef(first: string, rest: string | undefined): { name: string; ref: { version?: string; stage?: string; alias?: string } } | undefined {
+  const at = first.lastIndexOf('@');
+  if (at > 0 && rest === undefined) return { name: decodeURIComponent(first.slice(0, at)), ref: { alias: first.slice(at + 1) } };
+  if (at === -1 && rest !== undefined && rest !== '' && !rest.includes('/')) {
+    const name = decodeURIComponent(first);
+    return /^\d+$/.test(rest) ? { name, ref: { version: rest } } : { name, ref: { stage: rest } };
+  }
+  return undefined;
 }
 
 const joinUri = (base: string, path: string) => (path === '' ? base : `${base.replace(/\/+$/, '')}/${path}`);
@@ -69,8 +85,15 @@ export async function resolveModelSource(source: unknown, runId: string | undefi
   }
   if (scheme === 'models') {
     const m = /^models:\/([^/]*)(?:\/(.*))?$/is.exec(source);
+    const registered = m && !LOGGED_MODEL_ID.test(m[1]) ? registeredRef(m[1], m[2]) : undefined;
+    if (registered && ctx.getRegisteredVersionArtifactUri) {
+      // Another registered version: the new version shares its (already validated) files.
+      const resolved = await ctx.getRegisteredVersionArtifactUri(registered.name, registered.ref);
+      check(resolved);
+      return { artifactUri: resolved };
+    }
     if (!m || !LOGGED_MODEL_ID.test(m[1])) {
-      refuse(source, "Only 'models:/<model_id>' sources naming a logged model (m-…) are accepted.");
+      refuse(source, "Expected 'models:/<model_id>' (a logged model) or 'models:/<name>/<version|stage|latest>' / 'models:/<name>@<alias>'.");
     }
     const base = await ctx.getLoggedModelArtifactUri(m[1]);
     const resolved = joinUri(base, (m[2] ?? '').replace(/\/+$/, ''));

@@ -254,6 +254,10 @@ export class SqlRegistryStore implements RegistryService {
     const resolved = await resolveModelSource(req.source, runId, {
       getRunArtifactUri: async (id) => (await this.options.tracking.getRun(id)).info.artifact_uri,
       getLoggedModelArtifactUri: async (id) => (await this.options.tracking.getLoggedModel(id)).info.artifact_uri,
+      getRegisteredVersionArtifactUri: async (model, ref) => {
+        const mv = await this.resolveRef(model, ref);
+        return this.getModelVersionDownloadUri(model, mv.version);
+      },
       classify: this.options.classify,
     });
     const now = nowMs();
@@ -285,6 +289,17 @@ export class SqlRegistryStore implements RegistryService {
       return v;
     });
     return this.getModelVersion(name, String(version));
+  }
+
+  /** The version a `models:/` reference names: a version number, a stage (or `latest`), or an alias. */
+  private async resolveRef(name: string, ref: { version?: string; stage?: string; alias?: string }): Promise<ModelVersion> {
+    if (ref.alias !== undefined) return this.getModelVersionByAlias(name, ref.alias);
+    if (ref.version !== undefined) return this.getModelVersion(name, ref.version);
+    const stage = ref.stage ?? 'latest';
+    const versions = stage.toLowerCase() === 'latest' ? await this.getLatestVersions(name, []) : await this.getLatestVersions(name, [stage]);
+    const newest = versions.sort((a, b) => Number(b.version) - Number(a.version))[0];
+    if (!newest) throw notFound(`No versions of model '${name}' in stage '${stage}'`);
+    return newest;
   }
 
   async getModelVersion(name: string, version: string): Promise<ModelVersion> {
