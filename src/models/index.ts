@@ -3,6 +3,7 @@ export * from './signature.js';
 export * from './model-files.js';
 export * from './input-example.js';
 export * from './onnx-builders.js';
+export * from './tree-ensemble-onnx.js';
 export * from './save.js';
 export * from './load.js';
 export type { FlavorModel, Prediction } from './flavors/types.js';
