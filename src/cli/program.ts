@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isFlywheelError } from '../core/errors.js';
 import { registerDbCommands } from './db-command.js';
 import { registerExperimentCommands } from './experiments-command.js';
+import { registerModelCommands } from './models-command.js';
 import { CliError, processIO, type CliIO } from './output.js';
 import { registerRunCommands } from './runs-command.js';
 import { registerServerCommand } from './server-command.js';
@@ -28,6 +29,7 @@ export function buildProgram(io: CliIO = processIO): Command {
   registerDbCommands(program, io);
   registerExperimentCommands(program, io);
   registerRunCommands(program, io);
+  registerModelCommands(program, io);
   return program;
 }
 
