@@ -4,15 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Flywheel, FlywheelError, parseModelUri } from '../src/index.js';
 import { SDK_MODES_ALL, sdkBackend, type SdkBackend } from './fixtures/sdk-backends.js';
-
-async function rejection(p: Promise<unknown>): Promise<FlywheelError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(FlywheelError);
-  return e as FlywheelError;
-}
+import { rejection } from './helpers/errors.js';
 
 describe('parseModelUri', () => {
   it('parses every model URI form', () => {

@@ -4,19 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Flywheel, FlywheelError, type Run } from '../src/index.js';
 import { SDK_MODES_ALL, sdkBackend, type SdkBackend } from './fixtures/sdk-backends.js';
+import { rejection } from './helpers/errors.js';
 
 const tag = (run: Run, key: string) => run.data.tags?.find((t) => t.key === key)?.value;
 const param = (run: Run, key: string) => run.data.params?.find((p) => p.key === key)?.value;
 const latest = (run: Run, key: string) => run.data.metrics?.find((m) => m.key === key)?.value;
-
-async function rejection(p: Promise<unknown>): Promise<FlywheelError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(FlywheelError);
-  return e as FlywheelError;
-}
 
 describe.each(SDK_MODES_ALL)('Flywheel SDK (%s)', (mode) => {
   let backend: SdkBackend;
