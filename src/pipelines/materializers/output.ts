@@ -1,0 +1,123 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlywheelError, type ErrorCode } from '../../core/errors.js';
+import type { ArtifactRepository } from '../../artifacts/types.js';
+import { ContentAddressedStore } from './content-store.js';
+import { describeValue, MaterializerRegistry } from './registry.js';
+import type { Materializer, Visualization } from './types.js';
+
+/** What is recorded about one stored step output; enough to load it again. */
+export interface OutputRecord {
+  hash: string;
+  size: number;
+  /** The artifact type (`json`, `table`, `model`, ...). */
+  type: string;
+  materializer: { name: string; version: string };
+  /** Repository path of the stored directory (`cas/<hash[0:2]>/<hash>`). */
+  uri: string;
+  visualizations: Visualization[];
+}
+
+export interface SaveOutputOptions {
+  repo: ArtifactRepository;
+  /** A registered materializer's name, or a materializer to use directly; else chosen by `canHandle`. */
+  materializer?: string | Materializer<any>;
+  /** Defaults to a registry with only the built-ins. */
+  registry?: MaterializerRegistry;
+}
+
+export interface LoadOutputOptions {
+  registry?: MaterializerRegistry;
+  /**
+   * Where the files are downloaded. Defaults to a new temp directory, removed after loading unless the
+   * materializer's value refers to its files (`keepsFiles`: file, directory, model), which the caller then owns.
+   */
+  destDir?: string;
+}
+
+const defaultRegistry = new MaterializerRegistry();
+
+function describe(m: Materializer<any>): string {
+  return `'${m.name}' (version ${m.version})`;
+}
+
+/** Re-raises an error from a materializer with its name and the failed step in the message. */
+function materializerFailure(m: Materializer<any>, action: string, e: unknown): FlywheelError {
+  const reason = e instanceof Error ? e.message : String(e);
+  const code: ErrorCode = e instanceof FlywheelError ? e.code : 'INTERNAL_ERROR';
+  return new FlywheelError(code, `Materializer ${describe(m)} failed to ${action}: ${reason}`, { cause: e });
+}
+
+/** Materializes `value` into a temp directory, stores it content-addressed in `repo` and describes it. */
+export async function saveOutput(value: unknown, options: SaveOutputOptions): Promise<OutputRecord> {
+  const registry = options.registry ?? defaultRegistry;
+  const m =
+    typeof options.materializer === 'object'
+      ? options.materializer
+      : registry.select(value, options.materializer);
+  const dir = await mkdtemp(join(tmpdir(), 'flywheel-output-'));
+  try {
+    try {
+      await m.save(value, dir);
+    } catch (e) {
+      throw materializerFailure(m, `save a value of type ${describeValue(value)}`, e);
+    }
+    let visualizations: Visualization[] = [];
+    if (m.visualize) {
+      try {
+        visualizations = await m.visualize(value, dir);
+      } catch (e) {
+        throw materializerFailure(m, 'visualize the value', e);
+      }
+    }
+    const stored = await new ContentAddressedStore(options.repo).put(dir);
+    return {
+      hash: stored.hash,
+      size: stored.size,
+      type: m.type,
+      materializer: { name: m.name, version: m.version },
+      uri: stored.uri,
+      visualizations,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Downloads a stored output (checking its hash) and loads it with the materializer that saved it. */
+export async function loadOutput<T = unknown>(
+  record: Pick<OutputRecord, 'hash' | 'materializer'>,
+  repo: ArtifactRepository,
+  options: LoadOutputOptions = {},
+): Promise<T> {
+  const registry = options.registry ?? defaultRegistry;
+  const m = registry.get(record.materializer.name);
+  if (major(m.version) !== major(record.materializer.version)) {
+    throw new FlywheelError(
+      'INVALID_STATE',
+      `Artifact ${record.hash} was saved by materializer '${m.name}' version ${record.materializer.version}; ` +
+        `the registered one is version ${m.version} and cannot read it`,
+    );
+  }
+  const dir = options.destDir ?? (await mkdtemp(join(tmpdir(), 'flywheel-input-')));
+  const ownsDir = options.destDir === undefined;
+  let keep = false;
+  try {
+    await new ContentAddressedStore(repo).get(record.hash, dir);
+    let value: T;
+    try {
+      value = (await m.load(dir)) as T;
+    } catch (e) {
+      throw materializerFailure(m, `load artifact ${record.hash}`, e);
+    }
+    keep = m.keepsFiles === true;
+    return value;
+  } finally {
+    if (ownsDir && !keep) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function major(version: string): string {
+  return version.split('.')[0];
+}
