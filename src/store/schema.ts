@@ -191,4 +191,83 @@ export interface Database {
   model_version_tags: ModelVersionTagTable;
   registered_model_aliases: RegisteredModelAliasTable;
   promotion_events: PromotionEventTable;
+  pipelines: PipelineTable;
+  pipeline_runs: PipelineRunTable;
+  step_runs: StepRunTable;
+  artifact_versions: ArtifactVersionTable;
+  artifact_consumers: ArtifactConsumerTable;
+}
+
+/** A pipeline, by name; created at its first run. */
+export interface PipelineTable {
+  id: string;
+  name: string;
+  created: number;
+}
+
+/** 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED'. */
+export type PipelineRunStatus = 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+
+export interface PipelineRunTable {
+  id: string;
+  pipeline_id: string;
+  pipeline_name: string;
+  status: PipelineRunStatus;
+  start_time: number;
+  end_time: number | null;
+  /** JSON object: the resolved pipeline parameters. */
+  params: string;
+  /** The tracking run (experiment = pipeline name) this pipeline run is mirrored to. */
+  tracking_run_id: string | null;
+  error: string | null;
+  /** Process id and host of the orchestrator, to sweep runs whose process died. */
+  pid: number;
+  hostname: string;
+}
+
+/** 'PENDING' is never stored; a step run row exists from the moment it starts (or is skipped/cached). */
+export type StepRunStatus = 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CACHED' | 'SKIPPED' | 'CANCELLED';
+
+export interface StepRunTable {
+  id: string;
+  pipeline_run_id: string;
+  step_name: string;
+  status: StepRunStatus;
+  start_time: number;
+  end_time: number | null;
+  /** JSON object: the step's resolved parameters. */
+  params: string;
+  code_hash: string | null;
+  cache_key: string | null;
+  /** JSON: why the step ran or was served from cache (written by the cache layer). */
+  cache_decision: string | null;
+  /** JSON object: input name → { step, output, artifactVersionId? }. */
+  inputs: string;
+  /** JSON object: output name → { artifactVersionId?, uri? }; null until the step completes. */
+  outputs: string | null;
+  logs: string;
+  error: string | null;
+  /** The nested tracking run (tag mlflow.parentRunId = the pipeline run's tracking run). */
+  tracking_run_id: string | null;
+  attempts: number;
+}
+
+export interface ArtifactVersionTable {
+  id: string;
+  name: string;
+  version: number;
+  content_hash: string;
+  type: string;
+  materializer: string;
+  size: number;
+  uri: string;
+  producer_step_run_id: string | null;
+  /** JSON object. */
+  metadata: string;
+  created: number;
+}
+
+export interface ArtifactConsumerTable {
+  artifact_version_id: string;
+  step_run_id: string;
 }

@@ -2,6 +2,7 @@ import type { Kysely, Migration } from 'kysely';
 import type { StoreDialect } from '../database.js';
 import { tracking } from './001-tracking.js';
 import { registry } from './002-registry.js';
+import { pipelines } from './003-pipelines.js';
 
 export interface StoreMigration {
   name: string;
@@ -9,7 +10,7 @@ export interface StoreMigration {
 }
 
 /** Every migration, in order. Append only: a released migration is never edited. */
-export const MIGRATIONS: StoreMigration[] = [tracking, registry];
+export const MIGRATIONS: StoreMigration[] = [tracking, registry, pipelines];
 
 export function kyselyMigrations(dialect: StoreDialect, list: StoreMigration[] = MIGRATIONS): Record<string, Migration> {
   return Object.fromEntries(list.map((m) => [m.name, { up: (db: Kysely<any>) => m.up(db, dialect) }]));
