@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { callerFile } from './cache/code-hash.js';
 import { PipelineDefinitionError } from './errors.js';
 
 /** A JSON value: what step and pipeline parameters may hold (recorded, and part of the cache key). */
@@ -64,8 +65,10 @@ export interface StepOptions<P extends Params, O> {
   retryBackoffMs?: number;
   /** Per attempt; the attempt fails with a StepTimeoutError and `ctx.signal` is aborted. */
   timeoutMs?: number;
-  /** Whether the cache layer may serve this step (default true). Recorded; consulted by the cache layer. */
+  /** Whether the cache may serve this step (default true). With `false` the step always runs. */
   cache?: boolean;
+  /** Environment variables the step depends on: part of its cache key (values recorded only as hashes). */
+  env?: readonly string[];
   onSuccess?: (info: StepHookInfo, output: O) => void | Promise<void>;
   onFailure?: (info: StepHookInfo, error: Error) => void | Promise<void>;
 }
@@ -95,6 +98,8 @@ export interface StepDefinition {
   readonly options: StepOptions<Params, any>;
   /** sha256 of the function's source text. */
   readonly codeHash: string;
+  /** The file that defined the step (from the call stack), whose local module graph is in the cache key. */
+  readonly sourceFile: string | null;
 }
 
 /**
@@ -128,12 +133,16 @@ export function step(
     if (n !== undefined && !(Number.isInteger(n) && n >= 0)) throw new PipelineDefinitionError(`step '${name}': ${k} must be a non-negative integer`);
   }
   if (options.params) assertJson(options.params, `step '${name}' params`);
+  if (options.env !== undefined && !(Array.isArray(options.env) && options.env.every((e) => typeof e === 'string' && e !== ''))) {
+    throw new PipelineDefinitionError(`step '${name}': env must be an array of variable names`);
+  }
   const definition: StepDefinition = {
     name,
     fn,
     outputs,
     options: { ...options },
     codeHash: createHash('sha256').update(fn.toString()).digest('hex'),
+    sourceFile: callerFile() ?? null,
   };
   const call = (inputs: Record<string, unknown> = {}, callOptions: StepCallOptions<Params> = {}) =>
     currentBuilder('step', name).addStep(definition, inputs, callOptions);

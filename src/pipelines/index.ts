@@ -23,7 +23,14 @@ export {
 } from './dsl.js';
 export { PipelineDefinitionError, StepTimeoutError, StepCancelledError } from './errors.js';
 export { loadPipelineConfig, parsePipelineConfig, type PipelineConfig, type StepConfig } from './config.js';
-export { InMemoryOutputStore, type OutputStore, type OutputRef, type StoredOutput } from './output-store.js';
+export {
+  InMemoryOutputStore,
+  isCachingOutputStore,
+  type CachingOutputStore,
+  type OutputStore,
+  type OutputRef,
+  type StoredOutput,
+} from './output-store.js';
 export {
   runLocal,
   type LocalRunOptions,
@@ -44,4 +51,7 @@ export {
   type FinishStepRunRequest,
   type PipelineRunRecord,
   type StepRunRecord,
+  type CacheCandidate,
 } from './sql-pipeline-store.js';
+export { ArtifactOutputStore, type ArtifactOutputStoreOptions, type ArtifactStoredOutput } from './artifact-output-store.js';
+export { CacheHashes, lookupCache, finalDecision, type CacheDecision, type CacheLookup } from './step-cache.js';

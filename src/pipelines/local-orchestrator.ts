@@ -17,8 +17,10 @@ import {
   type StepOutput,
 } from './dsl.js';
 import { PipelineDefinitionError, StepCancelledError, StepTimeoutError } from './errors.js';
-import { InMemoryOutputStore, type OutputStore, type StoredOutput } from './output-store.js';
+import type { CacheExplanation } from './cache/key.js';
+import { InMemoryOutputStore, isCachingOutputStore, type OutputStore, type StoredOutput } from './output-store.js';
 import type { PipelineRecorder } from './sql-pipeline-store.js';
+import { CacheHashes, finalDecision, lookupCache, type CacheDecision } from './step-cache.js';
 
 /** failFast: after a step fails, start nothing new (running steps finish; the rest are SKIPPED).
  * continueOnFailure: only steps downstream of a failed step are SKIPPED. */
@@ -52,6 +54,12 @@ export interface LocalRunOptions {
   handleSignals?: boolean;
   /** Sweep runs left RUNNING by dead processes on this host before starting (default true). */
   sweepInterrupted?: boolean;
+  /**
+   * Step caching (default true). Active only with an output store that keeps content-addressed outputs
+   * (`ArtifactOutputStore`) and a recorder that can look runs up (`SqlPipelineStore`). With `false` every
+   * step runs; keys and explanations are still recorded.
+   */
+  cache?: boolean;
 }
 
 export interface StepResult {
@@ -60,6 +68,8 @@ export interface StepResult {
   stepRunId: string | null;
   attempts: number;
   error: string | null;
+  /** Why the step hit or missed the cache (set when caching is active). */
+  cache?: CacheExplanation;
 }
 
 export interface PipelineRunResult {
@@ -89,7 +99,7 @@ export async function runLocal<P extends Params, R>(
   p: Pipeline<P, R>,
   options: LocalRunOptions = {},
 ): Promise<PipelineRunResult> {
-  const recorder = options.recorder ?? new NullRecorder();
+  const recorder: PipelineRecorder = options.recorder ?? new NullRecorder();
   const outputStore = options.outputStore ?? new InMemoryOutputStore();
   const mode = options.mode ?? 'failFast';
   const concurrency = options.concurrency ?? availableParallelism();
@@ -140,6 +150,9 @@ export async function runLocal<P extends Params, R>(
   let internalError: unknown = null;
 
   const stepConfig = (name: string): StepConfig => options.config?.steps?.[name] ?? {};
+  const cachingStore = isCachingOutputStore(outputStore) ? outputStore : null;
+  const findCandidates = recorder.findCacheCandidates?.bind(recorder);
+  const cacheHashes = new CacheHashes();
 
   const skip = async (node: StepNode, reason: string) => {
     const params = { ...node.params, ...(stepConfig(node.name).params ?? {}) };
@@ -170,6 +183,59 @@ export async function runLocal<P extends Params, R>(
     }
     const logs: string[] = [];
     const log = (line: string) => logs.push(`${new Date().toISOString()} ${line}`);
+    let decision: CacheDecision | null = null;
+    if (cachingStore && findCandidates) {
+      try {
+        const inputHashes: Record<string, string> = {};
+        for (const [k, ref] of Object.entries(node.inputs)) {
+          inputHashes[k] = cachingStore.contentHash(stored.get(ref.step)![ref.output]!) ?? 'unknown';
+        }
+        const disabled =
+          options.cache === false
+            ? 'the run has cache: false'
+            : cfg.cache === false
+              ? 'the config sets cache: false for this step'
+              : cfg.cache === undefined && def.options.cache === false
+                ? 'the step declares cache: false'
+                : undefined;
+        const lookup = await lookupCache({
+          pipelineName: graph.name,
+          node,
+          params,
+          inputHashes,
+          disabled,
+          find: findCandidates,
+          outputStore: cachingStore,
+          hashes: cacheHashes,
+        });
+        decision = lookup.decision;
+        if (lookup.hit) {
+          const r = await recorder.startStepRun({
+            pipelineRunId: run.id,
+            parentTrackingRunId: run.trackingRunId,
+            stepName: node.name,
+            status: 'CACHED',
+            params,
+            codeHash: def.codeHash,
+            inputs: inputRecord,
+            cacheKey: decision.key,
+            cacheDecision: decision,
+            outputs: lookup.outputs,
+          });
+          for (const ref of Object.values(node.inputs)) {
+            const avId = stored.get(ref.step)![ref.output]!.artifactVersionId;
+            if (avId) await recorder.recordConsumer(avId, r.id);
+          }
+          stored.set(node.name, lookup.outputs);
+          results.set(node.name, { name: node.name, status: 'CACHED', stepRunId: r.id, attempts: 0, error: null, cache: explanationOf(decision) });
+          return;
+        }
+      } catch (e) {
+        if (results.has(node.name)) throw e;
+        decision = null;
+        log(`cache lookup failed (running the step): ${errorText(e)}`);
+      }
+    }
     let stepRunId: string | null = null;
     let trackingRunId: string | null = null;
     let attempts = 0;
@@ -185,6 +251,7 @@ export async function runLocal<P extends Params, R>(
         params,
         codeHash: def.codeHash,
         inputs: inputRecord,
+        ...(decision ? { cacheKey: decision.key, cacheDecision: decision } : {}),
       });
       stepRunId = started.id;
       trackingRunId = started.trackingRunId;
@@ -193,7 +260,7 @@ export async function runLocal<P extends Params, R>(
       for (const [k, ref] of Object.entries(node.inputs)) {
         const producer = results.get(ref.step)!;
         inputs[k] = await outputStore.load(
-          { pipelineRunId: run.id, stepRunId: producer.stepRunId!, step: ref.step, output: ref.output },
+          { pipeline: graph.name, pipelineRunId: run.id, stepRunId: producer.stepRunId!, step: ref.step, output: ref.output },
           stored.get(ref.step)![ref.output]!,
         );
         const avId = stored.get(ref.step)![ref.output]!.artifactVersionId;
@@ -236,7 +303,7 @@ export async function runLocal<P extends Params, R>(
         outputs = {};
         const values: Record<string, unknown> = def.outputs ? (value as Record<string, unknown>) : { [DEFAULT_OUTPUT]: value };
         for (const name of def.outputs ?? [DEFAULT_OUTPUT]) {
-          outputs[name] = await outputStore.save({ pipelineRunId: run.id, stepRunId, step: node.name, output: name }, values[name]);
+          outputs[name] = await outputStore.save({ pipeline: graph.name, pipelineRunId: run.id, stepRunId, step: node.name, output: name }, values[name]);
         }
       }
     } catch (e) {
@@ -254,15 +321,23 @@ export async function runLocal<P extends Params, R>(
       await callHook('onFailure (run)', options.hooks?.onFailure, info, error!, log);
     }
     const errText = error ? errorText(error) : null;
+    if (decision && outputs && cachingStore) decision = finalDecision(decision, outputs, cachingStore);
     if (stepRunId) {
       try {
-        await recorder.finishStepRun(stepRunId, trackingRunId, { status, outputs, logs: logs.join('\n'), error: errText, attempts });
+        await recorder.finishStepRun(stepRunId, trackingRunId, {
+          status,
+          outputs,
+          logs: logs.join('\n'),
+          error: errText,
+          attempts,
+          ...(decision ? { cacheKey: decision.key, cacheDecision: decision } : {}),
+        });
       } catch (e) {
         internalError ??= e;
       }
     }
     if (outputs) stored.set(node.name, outputs);
-    results.set(node.name, { name: node.name, status, stepRunId, attempts, error: errText });
+    results.set(node.name, { name: node.name, status, stepRunId, attempts, error: errText, ...(decision ? { cache: explanationOf(decision) } : {}) });
     if (status === 'FAILED' && mode === 'failFast') failedFastAt ??= node.name;
   };
 
@@ -337,9 +412,14 @@ export async function runLocal<P extends Params, R>(
       const r = results.get(handle.step);
       const s = stored.get(handle.step)?.[handle.output];
       if (!r || !s) throw new PipelineDefinitionError(`step '${handle.step}' has no output '${handle.output}' in this run (status ${r?.status ?? 'unknown'})`);
-      return (await outputStore.load({ pipelineRunId: run.id, stepRunId: r.stepRunId!, step: handle.step, output: handle.output }, s)) as T;
+      return (await outputStore.load({ pipeline: graph.name, pipelineRunId: run.id, stepRunId: r.stepRunId!, step: handle.step, output: handle.output }, s)) as T;
     },
   };
+}
+
+function explanationOf(d: CacheDecision): CacheExplanation {
+  const { parts: _parts, previousStepRunId: _prev, ...explanation } = d;
+  return explanation;
 }
 
 /** One attempt: the step function raced against its timeout and the run's cancellation. */

@@ -1,5 +1,7 @@
 /** Which output of which step run. */
 export interface OutputRef {
+  /** The pipeline's name (set by the orchestrator). */
+  pipeline?: string;
   pipelineRunId: string;
   stepRunId: string;
   step: string;
@@ -22,6 +24,24 @@ export interface StoredOutput {
 export interface OutputStore {
   save(ref: OutputRef, value: unknown): Promise<StoredOutput>;
   load(ref: OutputRef, stored: StoredOutput): Promise<unknown>;
+}
+
+/**
+ * An output store whose outputs outlive the run and are content-addressed: what step caching needs.
+ * The orchestrator caches steps only with such a store (`ArtifactOutputStore`).
+ */
+export interface CachingOutputStore extends OutputStore {
+  /** The content hash of a stored output (part of consuming steps' cache keys). */
+  contentHash(stored: StoredOutput): string | undefined;
+  /** `name@version` of the materializer that would load this output now (part of the cache key). */
+  materializerKey(stored: StoredOutput): string | undefined;
+  /** Null when the stored output still exists and is intact; else what is wrong with it. */
+  check(stored: StoredOutput): Promise<string | null>;
+}
+
+export function isCachingOutputStore(s: OutputStore): s is CachingOutputStore {
+  const c = s as Partial<CachingOutputStore>;
+  return typeof c.contentHash === 'function' && typeof c.materializerKey === 'function' && typeof c.check === 'function';
 }
 
 export class InMemoryOutputStore implements OutputStore {

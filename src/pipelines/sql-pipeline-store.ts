@@ -23,6 +23,8 @@ export interface StartStepRunRequest {
   inputs: Record<string, unknown>;
   cacheKey?: string | null;
   cacheDecision?: unknown;
+  /** For CACHED: the reused outputs. */
+  outputs?: Record<string, unknown> | null;
   /** For SKIPPED: why. */
   error?: string | null;
 }
@@ -33,6 +35,17 @@ export interface FinishStepRunRequest {
   logs: string;
   error?: string | null;
   attempts: number;
+  /** Replaces the cache key and decision recorded at start (the key then covers the materializers used). */
+  cacheKey?: string | null;
+  cacheDecision?: unknown;
+}
+
+/** A finished (COMPLETED or CACHED) step run with a cache key: what the cache layer looks up. */
+export interface CacheCandidate {
+  id: string;
+  cacheKey: string;
+  cacheDecision: unknown;
+  outputs: Record<string, unknown> | null;
 }
 
 /** What the orchestrator records as a run progresses. `SqlPipelineStore` is the implementation. */
@@ -45,6 +58,11 @@ export interface PipelineRecorder {
   finishStepRun(id: string, trackingRunId: string | null, req: FinishStepRunRequest): Promise<void>;
   logMetric(trackingRunId: string, key: string, value: number, step: number): Promise<void>;
   recordConsumer(artifactVersionId: string, stepRunId: string): Promise<void>;
+  /**
+   * The latest COMPLETED/CACHED run of this step of this pipeline with `cacheKey` (`match`), and the
+   * latest with any cache key (`latest`, to explain a miss). Without it the recorder cannot serve a cache.
+   */
+  findCacheCandidates?(pipelineName: string, stepName: string, cacheKey: string): Promise<{ match: CacheCandidate | null; latest: CacheCandidate | null }>;
 }
 
 export interface PipelineRunRecord extends Omit<PipelineRunTable, 'params'> {
@@ -197,7 +215,7 @@ export class SqlPipelineStore implements PipelineRecorder {
         cache_key: req.cacheKey ?? null,
         cache_decision: req.cacheDecision === undefined ? null : JSON.stringify(req.cacheDecision),
         inputs: JSON.stringify(req.inputs),
-        outputs: null,
+        outputs: req.outputs == null ? null : JSON.stringify(req.outputs),
         logs: '',
         error: req.error ?? null,
         tracking_run_id: trackingRunId,
@@ -218,6 +236,8 @@ export class SqlPipelineStore implements PipelineRecorder {
         logs: req.logs,
         error: req.error ?? null,
         attempts: req.attempts,
+        ...(req.cacheKey !== undefined ? { cache_key: req.cacheKey } : {}),
+        ...(req.cacheDecision !== undefined ? { cache_decision: JSON.stringify(req.cacheDecision) } : {}),
       })
       .where('id', '=', id)
       .execute();
@@ -237,6 +257,37 @@ export class SqlPipelineStore implements PipelineRecorder {
       .values({ artifact_version_id: artifactVersionId, step_run_id: stepRunId })
       .onConflict((oc) => oc.columns(['artifact_version_id', 'step_run_id']).doNothing())
       .execute();
+  }
+
+  async findCacheCandidates(
+    pipelineName: string,
+    stepName: string,
+    cacheKey: string,
+  ): Promise<{ match: CacheCandidate | null; latest: CacheCandidate | null }> {
+    const base = () =>
+      this.store.db
+        .selectFrom('step_runs as s')
+        .innerJoin('pipeline_runs as p', 'p.id', 's.pipeline_run_id')
+        .select(['s.id', 's.cache_key', 's.cache_decision', 's.outputs'])
+        .where('p.pipeline_name', '=', pipelineName)
+        .where('s.step_name', '=', stepName)
+        .where('s.status', 'in', ['COMPLETED', 'CACHED'])
+        .where('s.cache_key', 'is not', null)
+        .orderBy('s.start_time', 'desc')
+        .orderBy('s.end_time', 'desc')
+        .limit(1);
+    const toCandidate = (r: { id: string; cache_key: string | null; cache_decision: string | null; outputs: string | null } | undefined) =>
+      r
+        ? {
+            id: r.id,
+            cacheKey: r.cache_key!,
+            cacheDecision: r.cache_decision === null ? null : (JSON.parse(r.cache_decision) as unknown),
+            outputs: r.outputs === null ? null : (JSON.parse(r.outputs) as Record<string, unknown>),
+          }
+        : null;
+    const match = toCandidate(await base().where('s.cache_key', '=', cacheKey).executeTakeFirst());
+    const latest = toCandidate(await base().executeTakeFirst());
+    return { match, latest };
   }
 
   private async logParams(runId: string, params: Params): Promise<void> {

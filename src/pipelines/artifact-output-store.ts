@@ -1,0 +1,130 @@
+import type { ArtifactRepository } from '../artifacts/types.js';
+import { newRunId } from '../core/ids.js';
+import type { Store } from '../store/database.js';
+import { shortHash } from './cache/canonical.js';
+import { ContentAddressedStore } from './materializers/content-store.js';
+import { loadOutput, saveOutput } from './materializers/output.js';
+import { MaterializerRegistry } from './materializers/registry.js';
+import type { CachingOutputStore, OutputRef, StoredOutput } from './output-store.js';
+
+/** What `ArtifactOutputStore.save` returns (recorded in `step_runs.outputs`). */
+export interface ArtifactStoredOutput extends StoredOutput {
+  artifactVersionId: string;
+  /** `<pipeline>/<step>/<output>`. */
+  name: string;
+  version: number;
+  contentHash: string;
+  type: string;
+  materializer: { name: string; version: string };
+  size: number;
+  uri: string;
+}
+
+export interface ArtifactOutputStoreOptions {
+  /** Where `artifact_versions` rows go (the same store the recorder writes step runs to). */
+  store: Store;
+  /** Where the materialized files go, content-addressed under `cas/`. */
+  repository: ArtifactRepository;
+  /** Default: the built-in materializers. */
+  registry?: MaterializerRegistry;
+  now?: () => number;
+}
+
+/**
+ * Every step output becomes an artifact version: materialized (`saveOutput`), stored content-addressed in
+ * the repository, and recorded in `artifact_versions` as `<pipeline>/<step>/<output>` with the next version
+ * number for that name and the producing step run. Inputs are loaded back with `loadOutput`.
+ */
+export class ArtifactOutputStore implements CachingOutputStore {
+  readonly registry: MaterializerRegistry;
+  readonly cas: ContentAddressedStore;
+
+  constructor(readonly options: ArtifactOutputStoreOptions) {
+    this.registry = options.registry ?? new MaterializerRegistry();
+    this.cas = new ContentAddressedStore(options.repository);
+  }
+
+  async save(ref: OutputRef, value: unknown): Promise<ArtifactStoredOutput> {
+    const rec = await saveOutput(value, { repo: this.options.repository, registry: this.registry });
+    const name = `${ref.pipeline ?? 'pipeline'}/${ref.step}/${ref.output}`;
+    const db = this.options.store.db;
+    const id = newRunId();
+    let lastError: unknown;
+    // Versions are max+1 per name; a concurrent writer of the same name makes the insert fail: retry.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const row = await db
+        .selectFrom('artifact_versions')
+        .select((eb) => eb.fn.max('version').as('v'))
+        .where('name', '=', name)
+        .executeTakeFirst();
+      const version = Number(row?.v ?? 0) + 1;
+      try {
+        await db
+          .insertInto('artifact_versions')
+          .values({
+            id,
+            name,
+            version,
+            content_hash: rec.hash,
+            type: rec.type,
+            materializer: `${rec.materializer.name}@${rec.materializer.version}`,
+            size: rec.size,
+            uri: rec.uri,
+            producer_step_run_id: ref.stepRunId,
+            metadata: JSON.stringify({ pipelineRunId: ref.pipelineRunId, step: ref.step, output: ref.output, visualizations: rec.visualizations }),
+            created: this.options.now ? this.options.now() : Date.now(),
+          })
+          .execute();
+        return {
+          artifactVersionId: id,
+          name,
+          version,
+          contentHash: rec.hash,
+          type: rec.type,
+          materializer: rec.materializer,
+          size: rec.size,
+          uri: rec.uri,
+        };
+      } catch (e) {
+        lastError = e;
+      }
+    }
+    throw lastError;
+  }
+
+  async load(_ref: OutputRef, stored: StoredOutput): Promise<unknown> {
+    const s = stored as Partial<ArtifactStoredOutput>;
+    if (typeof s.contentHash !== 'string' || !s.materializer) {
+      throw new Error(`output '${_ref.output}' of step '${_ref.step}' was not stored as an artifact version`);
+    }
+    return loadOutput({ hash: s.contentHash, materializer: s.materializer }, this.options.repository, { registry: this.registry });
+  }
+
+  contentHash(stored: StoredOutput): string | undefined {
+    const h = (stored as Partial<ArtifactStoredOutput>).contentHash;
+    return typeof h === 'string' ? h : undefined;
+  }
+
+  materializerKey(stored: StoredOutput): string | undefined {
+    const m = (stored as Partial<ArtifactStoredOutput>).materializer;
+    if (!m) return undefined;
+    const current = this.registry.find(m.name);
+    return `${m.name}@${current ? current.version : 'unregistered'}`;
+  }
+
+  async check(stored: StoredOutput): Promise<string | null> {
+    const s = stored as Partial<ArtifactStoredOutput>;
+    const what = s.name ? `${s.name} v${s.version}` : 'output';
+    if (typeof s.contentHash !== 'string') return `${what} has no content hash`;
+    if (s.artifactVersionId) {
+      const row = await this.options.store.db
+        .selectFrom('artifact_versions')
+        .select('id')
+        .where('id', '=', s.artifactVersionId)
+        .executeTakeFirst();
+      if (!row) return `${what} (${shortHash(s.contentHash)}) is no longer recorded`;
+    }
+    if (!(await this.cas.verify(s.contentHash))) return `${what} (${shortHash(s.contentHash)}) is missing or corrupt in the repository`;
+    return null;
+  }
+}
