@@ -55,3 +55,4 @@ export {
 } from './sql-pipeline-store.js';
 export { ArtifactOutputStore, type ArtifactOutputStoreOptions, type ArtifactStoredOutput } from './artifact-output-store.js';
 export { CacheHashes, lookupCache, finalDecision, type CacheDecision, type CacheLookup } from './step-cache.js';
+export { commandStep, type CommandStepOptions, type CommandOutputKind } from './command-step.js';
