@@ -10,6 +10,8 @@ import { loggedModelRoutes } from './logged-model-routes.js';
 import { artifactRoutes } from './artifact-routes.js';
 import { registryRoutes } from './registry-routes.js';
 import type { RegistryService } from '../registry/index.js';
+import { pipelineRoutes } from './pipeline-routes.js';
+import type { PipelineQueries } from '../pipelines/pipeline-queries.js';
 import { MLFLOW_COMPAT_VERSION, FLYWHEEL_VERSION } from './version.js';
 
 export interface AppContext {
@@ -17,6 +19,8 @@ export interface AppContext {
   artifacts: ArtifactStore;
   /** The model registry; without it the registry endpoints are not served. */
   registry?: RegistryService;
+  /** Read-only pipeline views; without it the /api/v1 pipeline endpoints are not served. */
+  pipelines?: PipelineQueries;
   logger?: Logger | false;
   /** Host names the server answers (see host-check.ts); undefined answers every host. */
   allowedHosts?: string[];
@@ -96,6 +100,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     if (ctx.registry) registryRoutes(scope, ctx.registry);
   });
   await app.register(async (scope) => artifactRoutes(scope, ctx));
+  if (ctx.pipelines) {
+    const pipelines = ctx.pipelines;
+    await app.register(async (scope) => pipelineRoutes(scope, pipelines, ctx.artifacts));
+  }
   return app;
 }
 

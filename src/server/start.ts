@@ -5,6 +5,7 @@ import { createArtifactStore } from '../artifacts/index.js';
 import { migrateToLatest, openStore } from '../store/index.js';
 import { SqlTrackingStore } from '../tracking/index.js';
 import { SqlRegistryStore } from '../registry/index.js';
+import { PipelineQueries } from '../pipelines/pipeline-queries.js';
 import { buildApp } from './app.js';
 import { allowedHostsFor } from './host-check.js';
 
@@ -50,7 +51,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await tracking.ensureDefaultExperiment();
     const host = options.host ?? '127.0.0.1';
     const registry = new SqlRegistryStore(store, { tracking, classify: (uri) => artifacts.classify(uri) });
-    const app = await buildApp({ tracking, artifacts, registry, logger, allowedHosts: allowedHostsFor(host, options.allowedHosts) });
+    const pipelines = new PipelineQueries(store);
+    const app = await buildApp({ tracking, artifacts, registry, pipelines, logger, allowedHosts: allowedHostsFor(host, options.allowedHosts) });
     const address = await app.listen({ host, port: options.port ?? 5000 });
     const url = address.replace('://[::1]', '://localhost');
     return {
