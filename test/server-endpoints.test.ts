@@ -72,6 +72,16 @@ describe.each(DIALECTS)('tracking endpoints over HTTP on %s', (dialect) => {
     expect(ended.json.run_info).toMatchObject({ status: 'FAILED', end_time: 99, run_name: 'renamed' });
   });
 
+  it('treats experiment ids beyond 32 bits as unknown, not as a database error', async () => {
+    for (const id of ['2147483648', '99999999999']) {
+      expect((await s.call('GET', 'experiments/get', { experiment_id: id })).status, id).toBe(404);
+      expect((await s.call('POST', 'runs/create', { experiment_id: id })).status, id).toBe(404);
+      expect((await s.call('POST', 'logged-models', { experiment_id: id })).status, id).toBe(404);
+      expect((await s.call('POST', 'experiments/delete', { experiment_id: id })).status, id).toBe(404);
+    }
+    expect((await s.call('GET', 'experiments/get', { experiment_id: '2147483647' })).status).toBe(404);
+  });
+
   it('metric history in bulk: ajax get-history-bulk and get-history-bulk-interval', async () => {
     const runs: string[] = [];
     for (let r = 0; r < 3; r++) {

@@ -1,10 +1,6 @@
 import type { KeyValue } from './entities.js';
 
 /** Small helpers for turning rows into entities, shared by the SQL tracking modules. */
-export function experimentIdNumber(id: string): number | undefined {
-  return /^\d{1,15}$/.test(String(id)) ? Number(id) : undefined;
-}
-
 export function dedupeKeys<T extends { key: string }>(list: T[], keep: 'first' | 'last' = 'first'): T[] {
   const map = new Map<string, T>();
   for (const x of list) if (keep === 'last' || !map.has(x.key)) map.set(x.key, x);

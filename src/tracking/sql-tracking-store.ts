@@ -15,14 +15,16 @@ import type {
 import { experimentFromRow, runInfoFromRow } from './sql-entities.js';
 import { loadRuns } from './sql-run-loader.js';
 import { joinUri, SqlLoggedModels } from './sql-logged-models.js';
-import { chunks, dedupeKeys, experimentIdNumber, groupBy, keyValues } from './sql-rows.js';
+import { chunks, dedupeKeys, groupBy, keyValues } from './sql-rows.js';
 import { paramChanged, runNotActive, runNotFound } from './run-errors.js';
 import { SqliteRunWriter, type RunWrite } from './sqlite-run-writer.js';
 import { insertMetrics, metricHistory, metricHistoryBulkInterval, metricHistoryJson } from './sql-metrics.js';
 import {
   checkBatchLimits, checkDatasetInput, checkExperimentName, checkExperimentTag, checkMetric, checkParam, checkRunTag,
 } from './validation.js';
-import { decodePageToken, encodePageToken, searchExperimentIds, searchRunIds } from './search/index.js';
+import {
+  decodePageToken, encodePageToken, experimentIdList, parseExperimentId, searchExperimentIds, searchRunIds,
+} from './search/index.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -112,7 +114,7 @@ export class SqlTrackingStore implements TrackingService {
   }
 
   async getExperiment(experimentId: string): Promise<Experiment> {
-    const id = experimentIdNumber(experimentId);
+    const id = parseExperimentId(experimentId);
     const row = id === undefined ? undefined : await this.db.selectFrom('experiments').selectAll().where('experiment_id', '=', id).executeTakeFirst();
     if (!row) throw notFound(`No Experiment with id=${experimentId} exists`);
     return experimentFromRow(row, await this.experimentTags(this.db, row.experiment_id));
@@ -149,7 +151,7 @@ export class SqlTrackingStore implements TrackingService {
 
   /** The experiment's row whatever its state, or RESOURCE_DOES_NOT_EXIST. */
   private async experimentRow(db: Db, experimentId: string) {
-    const id = experimentIdNumber(experimentId);
+    const id = parseExperimentId(experimentId);
     const row = id === undefined ? undefined : await db.selectFrom('experiments').selectAll().where('experiment_id', '=', id).executeTakeFirst();
     if (!row) throw notFound(`No Experiment with id=${experimentId} exists`);
     return row;
@@ -222,7 +224,7 @@ export class SqlTrackingStore implements TrackingService {
   }
 
   async searchDatasets(experimentIds: string[]): Promise<DatasetSummary[]> {
-    const ids = experimentIds.map(experimentIdNumber).filter((x): x is number => x !== undefined);
+    const ids = experimentIdList(experimentIds);
     if (!ids.length) return [];
     const rows = await this.db
       .selectFrom('datasets as d')

@@ -30,4 +30,4 @@ export {
   type LoggedModelOrder,
 } from './logged-model-search.js';
 export { encodePageToken, decodePageToken } from './page-token.js';
-export { validateMaxResults, parseViewType, experimentIdList, MAX_RESULTS_LIMIT } from './request.js';
+export { validateMaxResults, parseViewType, experimentIdList, parseExperimentId, MAX_RESULTS_LIMIT } from './request.js';

@@ -47,15 +47,24 @@ const MAX_INT32 = 2_147_483_647;
  * Experiment ids as stored integers. Ids that are not decimal integers in range cannot name an
  * experiment, so they are dropped (and simply match nothing), as MLflow's SQL store behaves.
  */
+/**
+ * An experiment id as the store keeps it (a 32-bit integer), or undefined for anything else: such an id
+ * names no experiment, and must not reach the database (PostgreSQL refuses out-of-range integers).
+ */
+export function parseExperimentId(id: unknown): number | undefined {
+  const text = typeof id === 'number' ? String(id) : typeof id === 'string' ? id.trim() : '';
+  if (!/^\d{1,10}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n <= MAX_INT32 ? n : undefined;
+}
+
 export function experimentIdList(ids: unknown): number[] {
   if (ids === undefined || ids === null) return [];
   const list = Array.isArray(ids) ? ids : [ids];
   const out = new Set<number>();
   for (const id of list) {
-    const text = typeof id === 'number' ? String(id) : typeof id === 'string' ? id.trim() : '';
-    if (!/^\d{1,10}$/.test(text)) continue;
-    const n = Number(text);
-    if (n <= MAX_INT32) out.add(n);
+    const n = parseExperimentId(id);
+    if (n !== undefined) out.add(n);
   }
   return [...out];
 }
