@@ -6,7 +6,7 @@ import type { KeyValue, LoggedModel, LoggedModelStatus, Page } from './entities.
 import type { CreateLoggedModelRequest, SearchLoggedModelsRequest } from './service.js';
 import { searchLoggedModelIds } from './search/index.js';
 import { loggedModelFromRow } from './sql-entities.js';
-import { dedupeKeys, groupBy, keyValues } from './sql-rows.js';
+import { dedupeKeys, groupBy, joinUri, keyValues } from './sql-rows.js';
 import { checkParam, checkRunTag } from './validation.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -17,8 +17,6 @@ export interface LoggedModelDeps {
   /** The run row, or RESOURCE_DOES_NOT_EXIST. */
   runRow(db: Db, runId: string, mustBeActive: boolean): Promise<Selectable<RunTable>>;
 }
-
-export const joinUri = (base: string, ...parts: string[]) => [base.replace(/\/+$/, ''), ...parts].join('/');
 
 /** MLflow 3 logged models over the relational store (the tracking store delegates to it). */
 export class SqlLoggedModels {

@@ -25,3 +25,6 @@ export function chunks<T>(list: T[], size: number): T[][] {
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;
 }
+
+/** `base/part/part…`, without doubling a trailing slash of `base` (artifact locations of experiments, runs, models). */
+export const joinUri = (base: string, ...parts: string[]) => [base.replace(/\/+$/, ''), ...parts].join('/');

@@ -14,8 +14,8 @@ import type {
 } from './service.js';
 import { experimentFromRow, runInfoFromRow } from './sql-entities.js';
 import { loadRuns } from './sql-run-loader.js';
-import { joinUri, SqlLoggedModels } from './sql-logged-models.js';
-import { chunks, dedupeKeys, groupBy, keyValues } from './sql-rows.js';
+import { SqlLoggedModels } from './sql-logged-models.js';
+import { chunks, dedupeKeys, groupBy, joinUri, keyValues } from './sql-rows.js';
 import { paramChanged, runNotActive, runNotFound } from './run-errors.js';
 import { SqliteRunWriter, type RunWrite } from './sqlite-run-writer.js';
 import { insertMetrics, metricHistory, metricHistoryBulkInterval, metricHistoryJson } from './sql-metrics.js';
