@@ -6,6 +6,7 @@ import {
   runLocal,
   SqlPipelineStore,
   step,
+  type ProgressEvent,
   type StepHookInfo,
 } from '../src/pipelines/index.js';
 import { SqlTrackingStore } from '../src/tracking/index.js';
@@ -216,6 +217,42 @@ describe.each(DIALECTS)('local orchestrator on %s', (dialect) => {
     expect(steps.down.tracking_run_id).toBeNull();
     expect(steps.boom.logs).toMatch(/Error: kaput\n\s+at /); // the stack is in the logs
     await expectNothingRunning();
+  });
+
+  it('reports progress: the DAG, each state change with durations, then the outcome', async () => {
+    let tries = 0;
+    const flaky = step('flaky', async () => {
+      if (++tries < 2) throw new Error('once');
+      await sleep(20);
+      return 1;
+    }, { retries: 1, retryBackoffMs: 1 });
+    const use = step('use', (_i: { x: unknown }) => 2);
+    const p = pipeline('progress', () => {
+      use({ x: flaky() });
+    });
+    const events: ProgressEvent[] = [];
+    const r = await runLocal(p, { recorder, onProgress: (e) => events.push(e) });
+    expect(r.status).toBe('COMPLETED');
+    expect(events[0]).toMatchObject({ type: 'run-started', pipelineRunId: r.pipelineRunId, pipelineName: 'progress' });
+    expect(events[0].type === 'run-started' && events[0].steps).toEqual([
+      { name: 'flaky', upstream: [] },
+      { name: 'use', upstream: ['flaky'] },
+    ]);
+    const steps = events.filter((e) => e.type === 'step').map((e) => [e.name, e.status, e.attempt]);
+    expect(steps).toEqual([
+      ['flaky', 'RUNNING', 1],
+      ['flaky', 'RUNNING', 2],
+      ['flaky', 'COMPLETED', 2],
+      ['use', 'RUNNING', 1],
+      ['use', 'COMPLETED', 1],
+    ]);
+    const done = events.find((e) => e.type === 'step' && e.name === 'flaky' && e.status === 'COMPLETED');
+    expect(done?.type === 'step' && done.durationMs).toBeGreaterThanOrEqual(15);
+    expect(events.at(-1)).toMatchObject({ type: 'run-finished', status: 'COMPLETED', error: null });
+
+    // A throwing listener does not break the run.
+    const r2 = await runLocal(p, { recorder, onProgress: () => { throw new Error('listener'); } });
+    expect(r2.status).toBe('COMPLETED');
   });
 
   it('calls step and run hooks; a throwing hook is logged, not fatal', async () => {

@@ -38,6 +38,7 @@ export {
   type RunHooks,
   type StepResult,
   type PipelineRunResult,
+  type ProgressEvent,
 } from './local-orchestrator.js';
 export {
   SqlPipelineStore,

@@ -60,7 +60,35 @@ export interface LocalRunOptions {
    * step runs; keys and explanations are still recorded.
    */
   cache?: boolean;
+  /**
+   * Progress as it happens (for a live view): `run-started` with the DAG, then a `step` event each time a
+   * step changes state, then `run-finished`. Called synchronously; a listener that throws is ignored.
+   */
+  onProgress?: (event: ProgressEvent) => void;
 }
+
+export type ProgressEvent =
+  | {
+      type: 'run-started';
+      pipelineRunId: string;
+      pipelineName: string;
+      /** Steps in topological order, each with the steps it waits for. */
+      steps: { name: string; upstream: string[] }[];
+      at: number;
+    }
+  | {
+      type: 'step';
+      name: string;
+      status: 'RUNNING' | StepRunStatus;
+      /** ms epoch of this change. */
+      at: number;
+      /** For a finished step: how long it ran (0 for CACHED/SKIPPED). */
+      durationMs?: number;
+      attempt?: number;
+      error?: string | null;
+      cache?: CacheExplanation;
+    }
+  | { type: 'run-finished'; pipelineRunId: string; status: Exclude<PipelineRunStatus, 'RUNNING'>; error: string | null; at: number };
 
 export interface StepResult {
   name: string;
@@ -127,6 +155,20 @@ export async function runLocal<P extends Params, R>(
   }
 
   const run = await recorder.startPipelineRun(graph.name, graph.params);
+  const emit = (e: ProgressEvent) => {
+    try {
+      options.onProgress?.(e);
+    } catch {
+      // a progress listener never breaks a run
+    }
+  };
+  emit({
+    type: 'run-started',
+    pipelineRunId: run.id,
+    pipelineName: graph.name,
+    steps: order.map((n) => ({ name: n.name, upstream: upstreamOf(n) })),
+    at: Date.now(),
+  });
   const cancel = new AbortController();
   const onExternalAbort = () => cancel.abort(options.signal?.reason ?? 'aborted');
   if (options.signal?.aborted) onExternalAbort();
@@ -167,6 +209,7 @@ export async function runLocal<P extends Params, R>(
       error: reason,
     });
     results.set(node.name, { name: node.name, status: 'SKIPPED', stepRunId: r.id, attempts: 0, error: reason });
+    emit({ type: 'step', name: node.name, status: 'SKIPPED', at: Date.now(), durationMs: 0, error: reason });
   };
 
   const execute = async (node: StepNode): Promise<void> => {
@@ -228,6 +271,7 @@ export async function runLocal<P extends Params, R>(
           }
           stored.set(node.name, lookup.outputs);
           results.set(node.name, { name: node.name, status: 'CACHED', stepRunId: r.id, attempts: 0, error: null, cache: explanationOf(decision) });
+          emit({ type: 'step', name: node.name, status: 'CACHED', at: Date.now(), durationMs: 0, cache: explanationOf(decision) });
           return;
         }
       } catch (e) {
@@ -242,6 +286,7 @@ export async function runLocal<P extends Params, R>(
     let error: Error | null = null;
     let outputs: Record<string, StoredOutput> | null = null;
     let value: unknown;
+    let startedAt = Date.now();
     try {
       const started = await recorder.startStepRun({
         pipelineRunId: run.id,
@@ -255,6 +300,8 @@ export async function runLocal<P extends Params, R>(
       });
       stepRunId = started.id;
       trackingRunId = started.trackingRunId;
+      startedAt = Date.now();
+      emit({ type: 'step', name: node.name, status: 'RUNNING', at: startedAt, attempt: 1 });
 
       const inputs: Record<string, unknown> = {};
       for (const [k, ref] of Object.entries(node.inputs)) {
@@ -270,6 +317,7 @@ export async function runLocal<P extends Params, R>(
       const maxAttempts = 1 + retries;
       for (let attempt = 1; attempt <= maxAttempts; attempt++) {
         attempts = attempt;
+        if (attempt > 1) emit({ type: 'step', name: node.name, status: 'RUNNING', at: Date.now(), attempt });
         const ctx: Omit<StepContext, 'signal'> = {
           stepName: node.name,
           params,
@@ -338,6 +386,17 @@ export async function runLocal<P extends Params, R>(
     }
     if (outputs) stored.set(node.name, outputs);
     results.set(node.name, { name: node.name, status, stepRunId, attempts, error: errText, ...(decision ? { cache: explanationOf(decision) } : {}) });
+    const now = Date.now();
+    emit({
+      type: 'step',
+      name: node.name,
+      status,
+      at: now,
+      durationMs: now - startedAt,
+      attempt: attempts,
+      error: errText,
+      ...(decision ? { cache: explanationOf(decision) } : {}),
+    });
     if (status === 'FAILED' && mode === 'failFast') failedFastAt ??= node.name;
   };
 
@@ -394,6 +453,7 @@ export async function runLocal<P extends Params, R>(
   }
   try {
     await recorder.finishPipelineRun(run.id, run.trackingRunId, status, error);
+    emit({ type: 'run-finished', pipelineRunId: run.id, status, error, at: Date.now() });
   } finally {
     options.signal?.removeEventListener('abort', onExternalAbort);
     for (const [sig, h] of signalHandlers) process.off(sig, h);
