@@ -6,6 +6,7 @@ import type { ModelInput } from '../models/signature.js';
 import type { ModelVersion, PromotionEvent, RegisteredModel } from '../registry/entities.js';
 import { CliError, formatTime, toJson, toTable, type CliIO } from './output.js';
 import { trackingOptions, withClient, type TrackingFlags } from './tracking-options.js';
+import { registerServeCommand } from './serve-command.js';
 
 /** `--tracking-uri` alone, for the commands whose output is not a table. */
 function trackingUriOption(cmd: Command): Command {
@@ -226,4 +227,6 @@ export function registerModelCommands(program: Command, io: CliIO): void {
       io.stderr(`Wrote predictions to ${resolve(flags.outputPath)}\n`);
     } else io.stdout(text);
   });
+
+  registerServeCommand(models);
 }
