@@ -1,5 +1,5 @@
 /** `npm run bench -- [name…]`: runs the named benchmarks (all when none is named), one after another. */
-const BENCHMARKS = ['log-batch', 'log-metric', 'search-runs', 'get-history', 'bulk-interval', 'artifact-store'];
+const BENCHMARKS = ['log-batch', 'log-metric', 'search-runs', 'get-history', 'bulk-interval', 'artifact-store', 'pipeline-overhead', 'pipeline-cache-hit', 'monitoring-drift', 'serving'];
 
 const names = process.argv.slice(2).filter((a) => a !== '--');
 const unknown = names.filter((n) => !BENCHMARKS.includes(n));

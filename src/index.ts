@@ -38,3 +38,41 @@ export {
   type ModelSignature,
   type SaveModelFlavor,
 } from './models/index.js';
+// ---- pipelines: the DSL, the local orchestrator and the values steps pass around ----
+export {
+  step,
+  pipeline,
+  commandStep,
+  runLocal,
+  loadPipelineConfig,
+  PipelineDefinitionError,
+  StepTimeoutError,
+  StepCancelledError,
+  type JsonValue,
+  type Params,
+  type StepOutput,
+  type StepContext,
+  type StepHookInfo,
+  type StepOptions,
+  type StepCallOptions,
+  type Pipeline,
+  type PipelineGraph,
+  type PipelineOptions,
+  type PipelineConfig,
+  type LocalRunOptions,
+  type PipelineRunResult,
+  type ProgressEvent,
+  type CommandStepOptions,
+} from './pipelines/index.js';
+export {
+  LocalFile,
+  LocalDirectory,
+  ModelDirectory,
+  withVisualizations,
+  artifactValue,
+  type Materializer,
+  type Visualization,
+  type VisualizationInput,
+  type ArtifactValueOptions,
+} from './pipelines/materializers/index.js';
+export { artifactLocation } from './pipelines/model-lineage.js';

@@ -1,29 +1,33 @@
-import { dirname, join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commandStep, pipeline, runLocal, SqlPipelineStore, step, PipelineDefinitionError } from '../src/pipelines/index.js';
+import { LocalArtifactRepository } from '../src/artifacts/index.js';
+import { ArtifactOutputStore, commandStep, pipeline, runLocal, SqlPipelineStore, step, PipelineDefinitionError } from '../src/pipelines/index.js';
 import { LocalFile } from '../src/pipelines/materializers/index.js';
-import { openStore, type Store } from '../src/store/index.js';
+import { startServer, type RunningServer } from '../src/server/index.js';
 import { SqlTrackingStore } from '../src/tracking/index.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { DIALECTS, freshStore, type TestStore } from './helpers/stores.js';
 
 const SCRIPT = 'test/fixtures/command-steps/train.py';
 
-describe('command steps', () => {
-  let server: TestServer;
-  let store: Store;
+describe.each(DIALECTS)('command steps on %s', (dialect) => {
+  let server: RunningServer & { dir: string };
+  let ts: TestStore;
   let tracking: SqlTrackingStore;
   let recorder: SqlPipelineStore;
   beforeAll(async () => {
-    server = await startTestServer('sqlite');
-    // The recorder writes to the server's own SQLite file, so the script's REST calls land in the same runs.
-    store = openStore(`sqlite:${join(dirname(server.artifactsDir), 'flywheel.db')}`);
-    tracking = new SqlTrackingStore(store, { defaultArtifactRoot: 'mlflow-artifacts:/' });
-    recorder = new SqlPipelineStore(store, tracking);
+    ts = await freshStore(dialect);
+    // The server runs over the recorder's own store, so the script's REST calls land in the same runs.
+    const dir = mkdtempSync(join(tmpdir(), 'flywheel-cmd-srv-'));
+    server = { ...(await startServer({ backendStoreUri: ts.uri, artifactsDestination: join(dir, 'artifacts'), port: 0, logLevel: 'silent' })), dir };
+    tracking = new SqlTrackingStore(ts.store, { defaultArtifactRoot: 'mlflow-artifacts:/' });
+    recorder = new SqlPipelineStore(ts.store, tracking);
   });
   afterAll(async () => {
-    await store?.close();
     await server?.close();
+    await ts?.dispose();
+    if (server) rmSync(server.dir, { recursive: true, force: true });
   });
 
   const data = step('data', () => [1, 2, 3, 4]);
@@ -111,6 +115,68 @@ describe('command steps', () => {
     });
     const r2 = await runLocal(pipeline('cmd-text', () => ok()), { recorder });
     expect(await r2.value((r2.returned as ReturnType<typeof ok>).msg)).toBe('hello');
+  });
+
+  const workDirOf = (logs: string) => /work directory: (\S+)/.exec(logs)?.[1];
+
+  it('passes MLFLOW_EXPERIMENT_ID (the experiment of the step run) with MLFLOW_RUN_ID', async () => {
+    const t = commandStep('envy', {
+      command: [
+        'python3',
+        '-c',
+        'import os,sys; print("EXP=" + os.environ.get("MLFLOW_EXPERIMENT_ID", "-")); print("RUN=" + os.environ.get("MLFLOW_RUN_ID", "-")); open(sys.argv[1], "w").write("x")',
+        '{outputs.o}',
+      ],
+      outputs: { o: 'text' },
+      cache: false,
+    });
+    const r = await runLocal(pipeline('cmd-env', () => t()), { recorder });
+    expect(r.error).toBeNull();
+    const s = (await stepsOf(r.pipelineRunId)).envy!;
+    const run = await tracking.getRun(s.tracking_run_id!);
+    expect(run.info.experiment_id).toBe((await tracking.getExperimentByName('cmd-env')).experiment_id);
+    expect(s.logs.split('\n').map((l) => l.replace(/^\S+ /, ''))).toEqual(
+      expect.arrayContaining([`EXP=${run.info.experiment_id}`, `RUN=${s.tracking_run_id}`]),
+    );
+  });
+
+  it('removes the work directory once the outputs are stored as artifacts, and a failed one unless keepWorkDir', async () => {
+    const repoDir = mkdtempSync(join(tmpdir(), 'flywheel-cmd-repo-'));
+    try {
+      const outputStore = new ArtifactOutputStore({ store: ts.store, repository: new LocalArtifactRepository(repoDir) });
+      const t = train();
+      const r = await runLocal(pipeline('cmd-clean', () => t({ data: data() })), { recorder, outputStore });
+      expect(r.error).toBeNull();
+      const s = (await stepsOf(r.pipelineRunId)).train!;
+      const work = workDirOf(s.logs);
+      expect(work).toBeDefined();
+      expect(existsSync(work!)).toBe(false);
+      const model = (await r.value((r.returned as ReturnType<typeof t>).model)) as LocalFile;
+      expect(JSON.parse(readFileSync(model.path, 'utf8'))).toEqual({ weights: [0.5, 1, 1.5, 2], echo: null });
+
+      const failing = (keepWorkDir: boolean) =>
+        commandStep('train', {
+          command: ['python3', SCRIPT, '--data', '{inputs.data}', '--out', '{outputs.model}', '--lr', '1', '--exit', '2'],
+          inputs: ['data'],
+          outputs: { model: 'file' },
+          keepWorkDir,
+          cache: false,
+        });
+      for (const keep of [false, true]) {
+        const f = failing(keep);
+        const fr = await runLocal(pipeline(`cmd-keep-${keep}`, () => void f({ data: data() })), { recorder, outputStore });
+        expect(fr.status).toBe('FAILED');
+        const fs = (await stepsOf(fr.pipelineRunId)).train!;
+        const dir = workDirOf(fs.logs)!;
+        expect(existsSync(dir)).toBe(keep);
+        if (keep) {
+          expect(fs.logs).toContain(`work directory kept: ${dir}`);
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    } finally {
+      rmSync(repoDir, { recursive: true, force: true });
+    }
   });
 
   it('rejects bad definitions', () => {

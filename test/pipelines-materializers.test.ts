@@ -7,7 +7,7 @@ import { LocalArtifactRepository } from '../src/artifacts/index.js';
 import { loadModelFromDirectory, saveModel } from '../src/models/index.js';
 import {
   ContentAddressedStore, LocalDirectory, LocalFile, MaterializerRegistry, ModelDirectory, hashDirectory, loadOutput,
-  saveOutput, tablePreview, type Materializer, type OutputRecord,
+  saveOutput, tablePreview, type Materializer, type OutputRecord, sniffImage, normalizeVisualizations, encodeUpload, decodeUpload,
 } from '../src/pipelines/materializers/index.js';
 import { rejection } from './helpers/errors.js';
 
@@ -305,5 +305,76 @@ describe('visualizations', () => {
     expect(v.rows[3]).toEqual([3, '30']);
     expect(JSON.parse(JSON.stringify(record))).toEqual(record); // JSON-safe for the UI
     expect(tablePreview(table, 5).kind === 'table' && tablePreview(table, 5)).toMatchObject({ rows: [[0, '0'], [1, '10'], [2, '20'], [3, '30'], [4, '40']] });
+  });
+});
+
+describe('visualizations from values and files', () => {
+  const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+
+  it('bytes that are an image, and image/HTML/markdown files, visualize as themselves', async () => {
+    expect((await saveOutput(PNG, { repo: freshRepo() })).visualizations).toEqual([{ kind: 'image', mimeType: 'image/png', path: 'data.bin' }]);
+    expect((await saveOutput(Buffer.from([0xff, 0xd8, 0xff, 0xe0]), { repo: freshRepo() })).visualizations[0]).toMatchObject({ mimeType: 'image/jpeg' });
+    expect((await saveOutput(Buffer.from('plain'), { repo: freshRepo() })).visualizations).toEqual([]);
+    const src = fresh('files');
+    await mkdir(src);
+    await writeFile(path.join(src, 'chart.SVG'), '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>');
+    await writeFile(path.join(src, 'page.html'), '<p>x</p>');
+    await writeFile(path.join(src, 'README.md'), '# Title');
+    await writeFile(path.join(src, 'data.csv'), 'a\n1\n');
+    expect((await saveOutput(new LocalFile(path.join(src, 'chart.SVG')), { repo: freshRepo() })).visualizations).toEqual([
+      { kind: 'image', mimeType: 'image/svg+xml', path: 'chart.SVG', title: 'chart.SVG' },
+    ]);
+    expect((await saveOutput(new LocalFile(path.join(src, 'data.csv')), { repo: freshRepo() })).visualizations).toEqual([]);
+    expect((await saveOutput(new LocalDirectory(src), { repo: freshRepo() })).visualizations).toEqual([
+      { kind: 'markdown', markdown: '# Title', title: 'README.md' },
+      { kind: 'image', mimeType: 'image/svg+xml', path: 'chart.SVG', title: 'chart.SVG' },
+      { kind: 'html', path: 'page.html', title: 'page.html' },
+    ]);
+    expect(sniffImage(Buffer.from('<svg width="1"></svg>'))).toBe('image/svg+xml');
+    expect(sniffImage(Buffer.from('GIF89a....'))).toBe('image/gif');
+    expect(sniffImage(Buffer.from('<html>'))).toBeUndefined();
+  });
+
+  it('user visualizations are checked and image bytes become base64', () => {
+    expect(normalizeVisualizations([{ kind: 'image', mimeType: 'image/png', data: PNG }])).toEqual([{ kind: 'image', mimeType: 'image/png', data: PNG.toString('base64') }]);
+    expect(() => normalizeVisualizations([{ kind: 'html' } as never])).toThrow(/exactly one of path or html/);
+    expect(() => normalizeVisualizations([{ kind: 'markdown', markdown: 'x'.repeat(3 * 1024 * 1024) }])).toThrow(/larger than/);
+    expect(() => normalizeVisualizations(Array.from({ length: 21 }, () => ({ kind: 'markdown' as const, markdown: 'x' })))).toThrow(/Invalid visualization/);
+  });
+
+  it('a materializer given as an object is used only for values it accepts', async () => {
+    const onlyNumbers: Materializer<number> = {
+      name: 'num', version: '1', type: 'number', canHandle: (v) => typeof v === 'number',
+      save: (v, dir) => writeFile(path.join(dir, 'n.txt'), String(v)), load: async (dir) => Number(await readFile(path.join(dir, 'n.txt'), 'utf8')),
+    };
+    expect((await saveOutput(4, { repo: freshRepo(), materializer: onlyNumbers })).materializer).toEqual({ name: 'num', version: '1' });
+    await expect(saveOutput('four', { repo: freshRepo(), materializer: onlyNumbers })).rejects.toThrow("Materializer 'num' cannot handle a value of type string");
+  });
+
+  it('the upload stream round-trips a directory and refuses a short or long body', async () => {
+    const src = fresh('up');
+    await mkdir(path.join(src, 'a'), { recursive: true });
+    await writeFile(path.join(src, 'a', 'x.bin'), Buffer.alloc(200_000, 7));
+    await writeFile(path.join(src, 'y.txt'), 'why');
+    const { files, hash } = await hashDirectory(src);
+    const chunks: Buffer[] = [];
+    for await (const c of encodeUpload({ files }, src)) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    // Fed in small, odd-sized pieces, as a network delivers it.
+    const pieces = async function* (b: Buffer) {
+      for (let i = 0; i < b.length; i += 7777) yield b.subarray(i, i + 7777);
+    };
+    const dest = fresh('down');
+    await mkdir(dest);
+    const limits = { maxSpecBytes: 1 << 20, maxContentBytes: 1 << 30 };
+    const spec = await decodeUpload(pieces(body), dest, (j) => j as { files: typeof files }, limits);
+    expect(spec.files).toEqual(files);
+    expect((await hashDirectory(dest)).hash).toBe(hash);
+    const short = fresh('short');
+    await mkdir(short);
+    await expect(decodeUpload(pieces(body.subarray(0, body.length - 1)), short, (j) => j as { files: typeof files }, limits)).rejects.toThrow(/ended inside 'y.txt'/);
+    const small = fresh('small');
+    await mkdir(small);
+    await expect(decodeUpload(pieces(body), small, (j) => j as { files: typeof files }, { ...limits, maxContentBytes: 1000 })).rejects.toThrow(/the limit is 1000/);
   });
 });

@@ -309,6 +309,71 @@ describe.each(DIALECTS)('local orchestrator on %s', (dialect) => {
     await expectNothingRunning();
   });
 
+  /** Polls `check` until it holds (the orchestrator writes on its own timers); fails after `ms`. */
+  async function eventually(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(5);
+    }
+  }
+
+  it('streams the log lines of a running step to its step run, and writes them once in the end', async () => {
+    const chatty = step('chatty', async (_i: {}, ctx) => {
+      ctx.log('first line');
+      // The line is in the store while the step still runs (a viewer sees it; a crash keeps it).
+      await eventually(async () => (await stepsByName(ctx.pipelineRunId)).chatty?.logs.includes('first line') ?? false, 'the streamed log');
+      const during = (await stepsByName(ctx.pipelineRunId)).chatty;
+      ctx.log('second line');
+      return during.status;
+    });
+    const r = await runLocal(pipeline('logs', () => chatty()), { recorder, logFlushMs: 5 });
+    expect(r.status).toBe('COMPLETED');
+    expect(await r.value(r.returned as ReturnType<typeof chatty>)).toBe('RUNNING');
+    const logs = (await stepsByName(r.pipelineRunId)).chatty.logs;
+    expect(logs.match(/first line/g)).toHaveLength(1);
+    expect(logs).toMatch(/first line\n.*second line$/);
+    await expectNothingRunning();
+  });
+
+  it('beats while running, and sweeps runs of any host whose heartbeat is stale', async () => {
+    const beats = step('beats', async (_i: {}, ctx) => {
+      const started = (await recorder.getPipelineRun(ctx.pipelineRunId)).heartbeat!;
+      await eventually(async () => (await recorder.getPipelineRun(ctx.pipelineRunId)).heartbeat! > started, 'a heartbeat');
+      return 1;
+    });
+    expect((await runLocal(pipeline('alive', () => beats()), { recorder, heartbeatMs: 5 })).status).toBe('COMPLETED');
+
+    const staleRecorder = new SqlPipelineStore(ts.store, tracking, { staleAfterMs: 60_000 });
+    const stale = await staleRecorder.startPipelineRun('elsewhere', {});
+    const stepRun = await staleRecorder.startStepRun({
+      pipelineRunId: stale.id,
+      parentTrackingRunId: stale.trackingRunId,
+      stepName: 'midway',
+      status: 'RUNNING',
+      params: {},
+      codeHash: null,
+      inputs: {},
+    });
+    const lastBeat = Date.now() - 120_000;
+    await ts.store.db.updateTable('pipeline_runs').set({ hostname: 'another-host', pid: 1, heartbeat: lastBeat }).where('id', '=', stale.id).execute();
+    const fresh = await staleRecorder.startPipelineRun('elsewhere', {});
+    await ts.store.db.updateTable('pipeline_runs').set({ hostname: 'another-host', pid: 1 }).where('id', '=', fresh.id).execute();
+
+    const r = await runLocal(pipeline('next', () => void step('x', () => 1)()), { recorder: staleRecorder });
+    expect(r.status).toBe('COMPLETED');
+    const swept = await recorder.getPipelineRun(stale.id);
+    expect(swept.status).toBe('FAILED');
+    expect(swept.error).toBe(
+      `interrupted (no heartbeat since ${new Date(lastBeat).toISOString()}): the orchestrator (pid 1 on another-host) stopped while the run was RUNNING`,
+    );
+    const [s] = await recorder.listStepRuns(stale.id);
+    expect(s).toMatchObject({ id: stepRun.id, status: 'FAILED', error: swept.error });
+    expect((await tracking.getRun(stepRun.trackingRunId!)).info.status).toBe('FAILED');
+    expect((await tracking.getRun(stale.trackingRunId!)).info.status).toBe('FAILED');
+    expect((await recorder.getPipelineRun(fresh.id)).status).toBe('RUNNING');
+  });
+
   it('sweeps runs left RUNNING by a dead process on this host, and leaves live ones', async () => {
     const dead = spawnSync(process.execPath, ['-e', '']).pid!;
     const stale = await recorder.startPipelineRun('crashed', { a: 1 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqlPipelineStore } from '../src/pipelines/index.js';
+import { pipeline, runLocal, SqlPipelineStore, step } from '../src/pipelines/index.js';
 import { SqlTrackingStore } from '../src/tracking/index.js';
 import { DIALECTS, freshStore, type TestStore } from './helpers/stores.js';
 
@@ -22,7 +22,8 @@ import { SqlTrackingStore } from ${JSON.stringify(`${SRC}/tracking/index.js`)};
 import { pipeline, runLocal, SqlPipelineStore, step } from ${JSON.stringify(`${SRC}/pipelines/index.js`)};
 const store = openStore(process.argv[2]);
 const recorder = new SqlPipelineStore(store, new SqlTrackingStore(store, { defaultArtifactRoot: 'mlflow-artifacts:/' }));
-const wait = step('wait', async () => {
+const wait = step('wait', async (_i: {}, ctx) => {
+  ctx.log('working on it');
   console.log('STARTED');
   await new Promise((r) => setTimeout(r, 60_000));
 });
@@ -34,14 +35,28 @@ console.log('NOT REACHED');
   return file;
 }
 
-/** Runs the script until its step starts, sends `signal`, and resolves with how the process ended. */
-function runAndSignal(uri: string, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
+/**
+ * Runs the script until its step starts (and `ready` holds, when given), sends `signal`, and resolves with
+ * how the process ended.
+ */
+function runAndSignal(
+  uri: string,
+  signal: NodeJS.Signals,
+  ready?: () => Promise<boolean>,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', script(), uri], { cwd: resolve(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let sent = false;
+  const send = async () => {
+    sent = true;
+    const deadline = Date.now() + 20_000;
+    while (ready && !(await ready()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    child.kill(signal);
+  };
   return new Promise((done, fail) => {
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('STARTED')) child.kill(signal);
+      if (out.includes('STARTED') && !sent) void send().catch(fail);
     });
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', fail);
@@ -84,16 +99,27 @@ describe.each(DIALECTS)('pipeline runs and process signals on %s', (dialect) => 
     }, 30_000);
   }
 
-  it('SIGKILL (a crash): the next orchestrator start marks the run FAILED interrupted', async () => {
-    const r = await runAndSignal(ts.uri, 'SIGKILL');
+  it('SIGKILL (a crash): the next orchestrator start marks the run and the step FAILED interrupted, keeping the logs so far', async () => {
+    // Killed once the step's first log line has been streamed to the store.
+    const logged = async () =>
+      (await ts.store.db.selectFrom('step_runs').select('logs').where('step_name', '=', 'wait').executeTakeFirst())?.logs.includes('working on it') ?? false;
+    const r = await runAndSignal(ts.uri, 'SIGKILL', logged);
     expect(r.signal, r.out).toBe('SIGKILL');
     expect((await onlyRun()).run.status).toBe('RUNNING');
-    await recorder.sweepInterrupted();
-    const { run, steps } = await onlyRun();
+    const next = await runLocal(pipeline('after-crash', () => void step('x', () => 1)()), { recorder });
+    expect(next.status).toBe('COMPLETED');
+    const runs = await ts.store.db.selectFrom('pipeline_runs').select('id').where('pipeline_name', '=', 'sig').execute();
+    const run = await recorder.getPipelineRun(runs[0].id);
+    const steps = Object.fromEntries((await recorder.listStepRuns(run.id)).map((s) => [s.step_name, s]));
     expect(run.status).toBe('FAILED');
-    expect(run.error).toMatch(/^interrupted/);
-    expect(steps.wait.status).toBe('FAILED');
+    expect(run.error).toMatch(/^interrupted: the orchestrator process \(pid \d+ on .+\) ended while the run was RUNNING$/);
+    expect(run.end_time).not.toBeNull();
+    expect(steps.wait).toMatchObject({ status: 'FAILED', error: run.error });
+    expect(steps.wait.end_time).not.toBeNull();
+    expect(steps.wait.logs).toMatch(/working on it/);
+    expect(steps.after).toBeUndefined(); // never started: no step run
     expect((await tracking.getRun(run.tracking_run_id!)).info.status).toBe('FAILED');
     expect((await tracking.getRun(steps.wait.tracking_run_id!)).info.status).toBe('FAILED');
+    expect((await tracking.getRun(steps.wait.tracking_run_id!)).info.end_time).not.toBeNull();
   }, 30_000);
 });

@@ -162,6 +162,76 @@ describe.each(DIALECTS)('native pipeline API on %s', (dialect) => {
     }
   });
 
+  const upload = (spec: unknown, ...files: (string | Buffer)[]) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/artifact-versions',
+      headers: { 'content-type': 'application/vnd.flywheel.artifact-upload' },
+      payload: Buffer.concat([Buffer.from(`${JSON.stringify(spec)}\n`), ...files.map((f) => Buffer.from(f))]),
+    });
+  const spec = (files: { path: string; size: number }[], extra: Record<string, unknown> = {}) => ({
+    name: 'up/loaded',
+    type: 'string',
+    materializer: { name: 'string', version: '1' },
+    files,
+    ...extra,
+  });
+
+  it('stores an uploaded artifact version and refuses damaged or invalid uploads', async () => {
+    const ok = await upload(spec([{ path: 'data.txt', size: 5 }], { metadata: { k: 'v' } }), 'hello');
+    expect(ok.statusCode).toBe(200);
+    const v = ok.json().artifact_version;
+    expect(v).toMatchObject({ name: 'up/loaded', version: 1, type: 'string', materializer: 'string@1', size: 5, producer_step_run_id: null, metadata: { k: 'v', visualizations: [] } });
+    expect((await get(`/api/v1/artifact-versions/${v.id}/download`)).body).toBe('hello');
+    expect((await get(`/api/v1/artifact-versions/${v.id}/files`)).json).toEqual({ content_hash: v.content_hash, size: 5, files: [{ path: 'data.txt', size: 5 }] });
+    expect((await get('/api/v1/artifact-versions/resolve?ref=up%2Floaded')).json.artifact_version.id).toBe(v.id);
+    expect((await get('/api/v1/artifact-versions/resolve?ref=up%2Floaded&version=1')).json.artifact_version.id).toBe(v.id);
+    expect((await get('/api/v1/artifact-versions/resolve?ref=up%2Floaded:2')).status).toBe(404);
+    const again = await upload(spec([{ path: 'data.txt', size: 5 }], { content_hash: v.content_hash }), 'hello');
+    expect(again.json().artifact_version).toMatchObject({ version: 2, content_hash: v.content_hash });
+
+    const bad = async (res: Awaited<ReturnType<typeof upload>>, code: string, text: string | RegExp) => {
+      expect(res.json().error_code).toBe(code);
+      expect(res.json().message).toMatch(text);
+    };
+    await bad(await upload(spec([{ path: 'data.txt', size: 9 }]), 'hello'), 'INVALID_PARAMETER_VALUE', /ended inside 'data.txt' \(4 of 9 bytes missing\)/);
+    await bad(await upload(spec([{ path: 'data.txt', size: 2 }]), 'hello'), 'INVALID_PARAMETER_VALUE', /more bytes than its spec lists/);
+    await bad(await upload(spec([{ path: '../x', size: 1 }]), 'h'), 'INVALID_PARAMETER_VALUE', /path/);
+    await bad(await upload(spec([{ path: 'a', size: 1 }, { path: 'a', size: 1 }]), 'hh'), 'INVALID_PARAMETER_VALUE', /twice/);
+    await bad(await upload(spec([{ path: 'a', size: 1 }, { path: 'a/b', size: 1 }]), 'hh'), 'INVALID_PARAMETER_VALUE', /also a file/);
+    await bad(await upload(spec([{ path: 'a/b', size: 1 }, { path: 'a', size: 1 }]), 'hh'), 'INVALID_PARAMETER_VALUE', /as a file and as a directory/);
+    await bad(await upload(spec([{ path: 'data.txt', size: 5 }], { content_hash: '0'.repeat(64) }), 'hello'), 'DATA_LOSS', /not to the announced/);
+    await bad(await upload(spec([], { name: 'bad:name' })), 'INVALID_PARAMETER_VALUE', /Invalid artifact name/);
+    await bad(await upload(spec([], { metadata: { visualizations: 1 } })), 'INVALID_PARAMETER_VALUE', /reserved/);
+    await bad(await upload(spec([], { metadata: [1] })), 'INVALID_PARAMETER_VALUE', /metadata/);
+    await bad(await upload(spec([], { extra: 1 })), 'INVALID_PARAMETER_VALUE', /Invalid artifact upload/);
+    await bad(await upload(spec([], { visualizations: [{ kind: 'image', mimeType: 'image/png', path: 'missing.png' }] })), 'INVALID_PARAMETER_VALUE', /not a file of the artifact/);
+    await bad(await upload(spec([], { visualizations: [{ kind: 'script', src: 'x' }] })), 'INVALID_PARAMETER_VALUE', /visualizations/);
+    const notJson = await app.inject({ method: 'POST', url: '/api/v1/artifact-versions', headers: { 'content-type': 'application/vnd.flywheel.artifact-upload' }, payload: 'nope\n' });
+    await bad(notJson, 'INVALID_PARAMETER_VALUE', /not JSON/);
+    const wrongType = await app.inject({ method: 'POST', url: '/api/v1/artifact-versions', headers: { 'content-type': 'application/json' }, payload: '{}' });
+    expect(wrongType.statusCode).toBe(400);
+    // Nothing half-recorded.
+    expect((await get('/api/v1/artifact-versions?name=up%2Floaded')).json.artifact_versions).toHaveLength(2);
+  });
+
+  it('prunes through POST /api/v1/artifact-versions/prune', async () => {
+    await runLocal(chain, opts);
+    await runLocal(chain, { ...opts, cache: false });
+    const dry = await app.inject({ method: 'POST', url: '/api/v1/artifact-versions/prune', payload: { keep_last: 1, dry_run: true } });
+    expect(dry.statusCode).toBe(200);
+    expect(dry.json()).toMatchObject({ dry_run: true, keep_last: 1 });
+    // Run 1's three versions go; their contents stay, as run 2 produced the same.
+    expect(dry.json().deleted.map((d: any) => `${d.name}:${d.version}`).sort()).toEqual(['chain/load/output:1', 'chain/report/output:1', 'chain/transform/output:1']);
+    expect(dry.json().removed_blobs).toEqual([]);
+    expect((await get('/api/v1/artifact-versions')).json.artifact_versions).toHaveLength(6);
+    const res = await app.inject({ method: 'POST', url: '/api/v1/artifact-versions/prune', payload: { keep_last: 0, older_than: '1h' } });
+    expect(res.json().deleted).toEqual([]);
+    expect(res.json().kept.every((k: any) => k.reasons.includes('newer than 1h'))).toBe(true);
+    const badDuration = await app.inject({ method: 'POST', url: '/api/v1/artifact-versions/prune', payload: { older_than: 'soon' } });
+    expect(badDuration.json().error_code).toBe('INVALID_PARAMETER_VALUE');
+  });
+
   it('answers empty lists on an empty store', async () => {
     expect((await get('/api/v1/pipelines')).json).toEqual({ pipelines: [] });
     expect((await get('/api/v1/pipeline-runs')).json).toEqual({ pipeline_runs: [] });

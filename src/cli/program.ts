@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isFlywheelError } from '../core/errors.js';
+import { registerArtifactCommands } from './artifacts-command.js';
 import { registerDbCommands } from './db-command.js';
+import { registerDeploymentCommands } from './deployments-command.js';
 import { registerExperimentCommands } from './experiments-command.js';
 import { registerModelCommands } from './models-command.js';
+import { registerPipelineCommands } from './pipeline-command.js';
 import { CliError, processIO, type CliIO } from './output.js';
 import { registerRunCommands } from './runs-command.js';
 import { registerServerCommand } from './server-command.js';
@@ -30,6 +33,9 @@ export function buildProgram(io: CliIO = processIO): Command {
   registerExperimentCommands(program, io);
   registerRunCommands(program, io);
   registerModelCommands(program, io);
+  registerArtifactCommands(program, io);
+  registerDeploymentCommands(program, io);
+  registerPipelineCommands(program, io);
   return program;
 }
 

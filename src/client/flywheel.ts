@@ -14,6 +14,15 @@ import type { LoadedModel, LoadModelOptions } from '../models/index.js';
 import { joinArtifactUri, parseModelUri } from './model-uri.js';
 import { ActiveRun, type ParamValue } from './active-run.js';
 import { defaultTrackingUri, openBackend, type BackendOptions, type TrackingBackend } from './backend.js';
+// ---- pipelines and artifacts (types only: the implementation is imported on first use) ----
+import type { SaveArtifactOptions } from '../pipelines/artifact-admin.js';
+import type { Materializer } from '../pipelines/materializers/types.js';
+import type { ArtifactVersionDetail, ArtifactVersionView } from '../pipelines/pipeline-queries.js';
+import type { Store } from '../store/database.js';
+import type { LoadArtifactOptions, PipelineClient, PipelineRunDetail } from './pipeline-client.js';
+
+/** Per attempt, for artifact uploads and downloads through a server (unless `timeoutMs` is set). */
+const ARTIFACT_CONTENT_TIMEOUT_MS = 60 * 60 * 1000;
 
 export interface FlywheelOptions extends BackendOptions {
   /**
@@ -551,6 +560,89 @@ export class Flywheel {
       version = best.version;
     }
     return registry.getModelVersionDownloadUri(parsed.name, version);
+  }
+
+  // ---- pipelines and artifacts ----
+
+  private pipelineClientPromise: Promise<PipelineClient> | undefined;
+  private readonly customMaterializers: Materializer<any>[] = [];
+
+  /** Adds a custom materializer for `saveArtifact` (picked by its `canHandle`, or by name) and `loadArtifact`. */
+  registerMaterializer<T>(materializer: Materializer<T>): this {
+    if (this.pipelineClientPromise) throw new FlywheelError('INVALID_STATE', 'Register materializers before the first artifact call');
+    this.customMaterializers.push(materializer as Materializer<any>);
+    return this;
+  }
+
+  /** Pipeline runs and artifact versions, embedded or through the server (the CLI's `artifacts` commands use it). */
+  pipelines(): Promise<PipelineClient> {
+    this.pipelineClientPromise ??= this.openPipelineClient().catch((e: unknown) => {
+      this.pipelineClientPromise = undefined;
+      throw e;
+    });
+    return this.pipelineClientPromise;
+  }
+
+  private async openPipelineClient(): Promise<PipelineClient> {
+    const backend = await this.backend();
+    const [{ EmbeddedPipelineClient, RemotePipelineClient }, { MaterializerRegistry }, { HttpTransport }] = await Promise.all([
+      import('./pipeline-client.js'),
+      import('../pipelines/materializers/registry.js'),
+      import('./http-transport.js'),
+    ]);
+    const registry = new MaterializerRegistry();
+    for (const m of this.customMaterializers) registry.register(m);
+    if (backend.kind === 'remote') {
+      const transport = new HttpTransport({ ...this.options, baseUrl: this.trackingUri });
+      // Artifact bodies get an hour per attempt unless a timeout was set (it covers the whole upload or download).
+      const content = new HttpTransport({ ...this.options, baseUrl: this.trackingUri, timeoutMs: this.options.timeoutMs ?? ARTIFACT_CONTENT_TIMEOUT_MS });
+      return new RemotePipelineClient(transport, registry, content);
+    }
+    // The embedded backend's own store, and its artifacts root (where a server on the same store keeps them).
+    const store = (backend.tracking as unknown as { store?: Store }).store;
+    if (!store) throw new FlywheelError('INTERNAL_ERROR', 'The embedded backend exposes no store');
+    return new EmbeddedPipelineClient(store, backend.artifactRepository('mlflow-artifacts:/'), registry);
+  }
+
+  /**
+   * Saves `value` as the next version of artifact `name` (outside any pipeline): materialized (the
+   * automatic choice, or `materializer`), stored content-addressed (identical content is stored once) and
+   * recorded with its content hash, type, materializer, size, `metadata` and `visualizations`.
+   */
+  async saveArtifact(name: string, value: unknown, options: SaveArtifactOptions = {}): Promise<ArtifactVersionView> {
+    return (await this.pipelines()).saveArtifact(name, value, options);
+  }
+
+  /**
+   * The value of an artifact version, loaded with the materializer that saved it (its files checked against
+   * the content hash): `nameOrId` is a name (latest version, or `version`), `name:version`, or an artifact
+   * version id. RESOURCE_DOES_NOT_EXIST when there is no such artifact or version.
+   */
+  async loadArtifact<T = unknown>(nameOrId: string, version?: number | string, options: LoadArtifactOptions = {}): Promise<T> {
+    return (await this.pipelines()).loadArtifact<T>(nameOrId, version, options);
+  }
+
+  /** An artifact version's record, with its producer step run and consumers. */
+  async getArtifactVersion(nameOrId: string, version?: number | string): Promise<ArtifactVersionDetail> {
+    return (await this.pipelines()).getArtifactVersion(nameOrId, version);
+  }
+
+  /**
+   * Marks a pipeline run kept (or no longer kept): `artifacts prune` then keeps every artifact version the
+   * run produced, consumed or reused, however old the run. Stored as the tag `flywheel.keep` on the run's
+   * tracking run.
+   */
+  async keepPipelineRun(id: string, keep = true): Promise<void> {
+    const run = await this.getPipelineRun(id);
+    if (!run.tracking_run_id) throw new FlywheelError('INVALID_STATE', `Pipeline run '${id}' has no tracking run to mark`);
+    const tracking = await this.tracking();
+    if (keep) await tracking.setTag(run.tracking_run_id, 'flywheel.keep', 'true');
+    else await tracking.deleteTag(run.tracking_run_id, 'flywheel.keep');
+  }
+
+  /** A pipeline run with its step runs (status, times, params, cache decision, outputs with artifact version refs). */
+  async getPipelineRun(id: string): Promise<PipelineRunDetail> {
+    return (await this.pipelines()).getPipelineRun(id);
   }
 }
 

@@ -1,9 +1,12 @@
 import type { ArtifactRepository } from '../artifacts/types.js';
+import { FlywheelError } from '../core/errors.js';
 import { newRunId } from '../core/ids.js';
 import type { Store } from '../store/database.js';
 import { shortHash } from './cache/canonical.js';
 import { ContentAddressedStore } from './materializers/content-store.js';
-import { loadOutput, saveOutput } from './materializers/output.js';
+import { loadOutput, saveOutput, type OutputRecord } from './materializers/output.js';
+import { takeOutputOptions } from './materializers/output-options.js';
+import { normalizeVisualizations } from './materializers/visualizations.js';
 import { MaterializerRegistry } from './materializers/registry.js';
 import type { CachingOutputStore, OutputRef, StoredOutput } from './output-store.js';
 
@@ -45,51 +48,37 @@ export class ArtifactOutputStore implements CachingOutputStore {
   }
 
   async save(ref: OutputRef, value: unknown): Promise<ArtifactStoredOutput> {
-    const rec = await saveOutput(value, { repo: this.options.repository, registry: this.registry });
-    const name = `${ref.pipeline ?? 'pipeline'}/${ref.step}/${ref.output}`;
-    const db = this.options.store.db;
-    const id = newRunId();
-    let lastError: unknown;
-    // Versions are max+1 per name; a concurrent writer of the same name makes the insert fail: retry.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const row = await db
-        .selectFrom('artifact_versions')
-        .select((eb) => eb.fn.max('version').as('v'))
-        .where('name', '=', name)
-        .executeTakeFirst();
-      const version = Number(row?.v ?? 0) + 1;
-      try {
-        await db
-          .insertInto('artifact_versions')
-          .values({
-            id,
-            name,
-            version,
-            content_hash: rec.hash,
-            type: rec.type,
-            materializer: `${rec.materializer.name}@${rec.materializer.version}`,
-            size: rec.size,
-            uri: rec.uri,
-            producer_step_run_id: ref.stepRunId,
-            metadata: JSON.stringify({ pipelineRunId: ref.pipelineRunId, step: ref.step, output: ref.output, visualizations: rec.visualizations }),
-            created: this.options.now ? this.options.now() : Date.now(),
-          })
-          .execute();
-        return {
-          artifactVersionId: id,
-          name,
-          version,
-          contentHash: rec.hash,
-          type: rec.type,
-          materializer: rec.materializer,
-          size: rec.size,
-          uri: rec.uri,
-        };
-      } catch (e) {
-        lastError = e;
-      }
+    const options = takeOutputOptions(ref.stepRunId, ref.output);
+    const userVisualizations = normalizeVisualizations(options?.visualizations);
+    let rec: OutputRecord;
+    try {
+      rec = await saveOutput(value, {
+        repo: this.options.repository,
+        registry: this.registry,
+        ...(options?.materializer !== undefined ? { materializer: options.materializer } : {}),
+      });
+    } catch (e) {
+      if (options?.materializer === undefined || !(e instanceof FlywheelError)) throw e;
+      const chosen = typeof options.materializer === 'string' ? options.materializer : options.materializer.name;
+      throw new FlywheelError(e.code, `output '${ref.output}' of step '${ref.step}' (materializer '${chosen}' chosen by the step): ${e.message}`, { cause: e });
     }
-    throw lastError;
+    const row = await insertArtifactVersion(this.options.store, {
+      name: `${ref.pipeline ?? 'pipeline'}/${ref.step}/${ref.output}`,
+      record: { ...rec, visualizations: [...rec.visualizations, ...userVisualizations] },
+      producerStepRunId: ref.stepRunId,
+      metadata: { pipelineRunId: ref.pipelineRunId, step: ref.step, output: ref.output },
+      created: this.options.now ? this.options.now() : Date.now(),
+    });
+    return {
+      artifactVersionId: row.id,
+      name: row.name,
+      version: row.version,
+      contentHash: rec.hash,
+      type: rec.type,
+      materializer: rec.materializer,
+      size: rec.size,
+      uri: rec.uri,
+    };
   }
 
   async load(_ref: OutputRef, stored: StoredOutput): Promise<unknown> {
@@ -127,4 +116,55 @@ export class ArtifactOutputStore implements CachingOutputStore {
     if (!(await this.cas.verify(s.contentHash))) return `${what} (${shortHash(s.contentHash)}) is missing or corrupt in the repository`;
     return null;
   }
+}
+
+/** What `insertArtifactVersion` records. */
+export interface NewArtifactVersion {
+  name: string;
+  record: Pick<OutputRecord, 'hash' | 'size' | 'type' | 'materializer' | 'uri' | 'visualizations'>;
+  /** Null for an artifact saved outside a pipeline (`saveArtifact`). */
+  producerStepRunId: string | null;
+  /** Stored as the `metadata` JSON, with `visualizations` added. */
+  metadata: Record<string, unknown>;
+  created: number;
+}
+
+/**
+ * Inserts an `artifact_versions` row with version = max + 1 for its name. A concurrent writer of the same
+ * name makes the insert fail on the unique (name, version): it is retried with the next number.
+ */
+export async function insertArtifactVersion(store: Store, v: NewArtifactVersion): Promise<{ id: string; name: string; version: number }> {
+  const db = store.db;
+  const id = newRunId();
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const row = await db
+      .selectFrom('artifact_versions')
+      .select((eb) => eb.fn.max('version').as('v'))
+      .where('name', '=', v.name)
+      .executeTakeFirst();
+    const version = Number(row?.v ?? 0) + 1;
+    try {
+      await db
+        .insertInto('artifact_versions')
+        .values({
+          id,
+          name: v.name,
+          version,
+          content_hash: v.record.hash,
+          type: v.record.type,
+          materializer: `${v.record.materializer.name}@${v.record.materializer.version}`,
+          size: v.record.size,
+          uri: v.record.uri,
+          producer_step_run_id: v.producerStepRunId,
+          metadata: JSON.stringify({ ...v.metadata, visualizations: v.record.visualizations }),
+          created: v.created,
+        })
+        .execute();
+      return { id, name: v.name, version };
+    } catch (e) {
+      lastError = e;
+    }
+  }
+  throw lastError;
 }

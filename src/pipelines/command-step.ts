@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PipelineDefinitionError } from './errors.js';
 import { step, type JsonValue, type Params, type StepContext, type StepFn, type StepOptions, type StepOutput } from './dsl.js';
+import type { StepContextExtras } from './local-orchestrator.js';
 import { LocalDirectory, LocalFile } from './materializers/types.js';
 
 /** How a command step collects an output from the path it gave the program. */
@@ -40,6 +41,8 @@ export interface CommandStepOptions<
   trackingUri?: string;
   /** Bytes of stdout/stderr written line by line to the step logs before only the tail is kept (default 1 MB). */
   maxLogBytes?: number;
+  /** Keep the temporary work directory of a failed attempt for debugging (default false: removed). Its path is in the step logs. */
+  keepWorkDir?: boolean;
 }
 
 const PLACEHOLDER = /\{(inputs|outputs|params)\.([A-Za-z0-9_-]+)\}/g;
@@ -49,8 +52,10 @@ const KILL_GRACE_MS = 3000;
 /**
  * A step that runs an external program. Input values are written to files, outputs are read from the
  * files the program writes, stdout/stderr go to the step logs, and a non-zero exit fails the step.
- * MLFLOW_TRACKING_URI and MLFLOW_RUN_ID point an `mlflow`-using script at the step's own tracking run.
- * The temporary work directory is kept after success (file/directory outputs live there) and removed on failure.
+ * MLFLOW_TRACKING_URI, MLFLOW_RUN_ID and MLFLOW_EXPERIMENT_ID point an `mlflow`-using script at the step's
+ * own tracking run. The temporary work directory is removed once the outputs are stored in a store that
+ * copies them (`ArtifactOutputStore`; with the in-memory store the outputs live there, so it stays), and on
+ * failure unless `keepWorkDir`.
  */
 export function commandStep<
   const IN extends string = never,
@@ -60,7 +65,7 @@ export function commandStep<
   name: string,
   options: CommandStepOptions<IN, O, P>,
 ): StepFn<{ [K in IN]: unknown }, { [K in keyof O & string]: StepOutput<OutputValue<O[K]>> }, P> {
-  const { command, inputs = [], outputs, env = {}, cacheEnv, cwd, trackingUri, maxLogBytes = 1 << 20, ...stepOptions } = options;
+  const { command, inputs = [], outputs, env = {}, cacheEnv, cwd, trackingUri, maxLogBytes = 1 << 20, keepWorkDir = false, ...stepOptions } = options;
   if (!Array.isArray(command) || command.length === 0 || !command.every((a) => typeof a === 'string')) {
     throw new PipelineDefinitionError(`command step '${name}': command must be a non-empty array of strings (argv, no shell)`);
   }
@@ -84,6 +89,8 @@ export function commandStep<
 
   const fn = async (inputValues: Record<string, unknown>, ctx: StepContext<P>) => {
     const work = await mkdtemp(join(tmpdir(), `flywheel-cmd-${name}-`));
+    const extras = ctx as Partial<StepContextExtras>;
+    ctx.log(`work directory: ${work}`);
     let ok = false;
     try {
       const inputPaths: Record<string, string> = {};
@@ -109,8 +116,8 @@ export function commandStep<
       if (uri) childEnv.MLFLOW_TRACKING_URI = uri;
       if (ctx.trackingRunId) childEnv.MLFLOW_RUN_ID = ctx.trackingRunId;
       else delete childEnv.MLFLOW_RUN_ID;
-      const experimentId = (ctx as unknown as { experimentId?: unknown }).experimentId;
-      if (typeof experimentId === 'string' && experimentId) childEnv.MLFLOW_EXPERIMENT_ID = experimentId;
+      if (ctx.trackingRunId && typeof extras.experimentId === 'string' && extras.experimentId) childEnv.MLFLOW_EXPERIMENT_ID = extras.experimentId;
+      else delete childEnv.MLFLOW_EXPERIMENT_ID;
       Object.assign(childEnv, env);
       childEnv.FLYWHEEL_WORK_DIR = work;
 
@@ -140,9 +147,17 @@ export function commandStep<
         }
       }
       ok = true;
+      // File and directory outputs live in the work directory until the orchestrator has stored them.
+      extras.onStepEnd?.(async (end) => {
+        if (end.outputsCopied || (end.failed && !keepWorkDir)) await rm(work, { recursive: true, force: true });
+        else if (end.failed) ctx.log(`work directory kept: ${work}`);
+      });
       return result;
     } finally {
-      if (!ok) await rm(work, { recursive: true, force: true }).catch(() => undefined);
+      if (!ok) {
+        if (keepWorkDir) ctx.log(`work directory kept: ${work}`);
+        else await rm(work, { recursive: true, force: true }).catch(() => undefined);
+      }
     }
   };
 

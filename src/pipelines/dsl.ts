@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { callerFile } from './cache/code-hash.js';
 import { PipelineDefinitionError } from './errors.js';
+import { materializerOptionProblem, unwrapStepResult, type StepMaterializerOption } from './materializers/output-options.js';
 
 /** A JSON value: what step and pipeline parameters may hold (recorded, and part of the cache key). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type Params = Record<string, JsonValue>;
 
-const HANDLE = Symbol('flywheel.stepOutput');
+const HANDLE = Symbol.for('flywheel.stepOutput');
 
 /**
  * A placeholder for a value a step will produce. Inside a pipeline function a step call returns these
@@ -71,6 +72,12 @@ export interface StepOptions<P extends Params, O> {
   env?: readonly string[];
   onSuccess?: (info: StepHookInfo, output: O) => void | Promise<void>;
   onFailure?: (info: StepHookInfo, error: Error) => void | Promise<void>;
+  /**
+   * How outputs are stored, overriding the automatic choice: a registered materializer's name (`'json'`,
+   * `'string'`, `'bytes'`, `'arrow-table'`, `'file'`, `'directory'`, `'model'`, a custom one) or a
+   * `Materializer`; for named outputs also `{ output: choice }`. A value it cannot handle fails the step.
+   */
+  materializer?: StepMaterializerOption;
 }
 
 /** Per call inside a pipeline function. */
@@ -136,9 +143,13 @@ export function step(
   if (options.env !== undefined && !(Array.isArray(options.env) && options.env.every((e) => typeof e === 'string' && e !== ''))) {
     throw new PipelineDefinitionError(`step '${name}': env must be an array of variable names`);
   }
+  const materializerProblem = materializerOptionProblem(options.materializer, outputs ?? [DEFAULT_OUTPUT]);
+  if (materializerProblem) throw new PipelineDefinitionError(`step '${name}': ${materializerProblem}`);
   const definition: StepDefinition = {
     name,
-    fn,
+    // Unwraps withVisualizations()/artifactValue() results and hands the materializer choice to the output store.
+    fn: async (inputs: any, ctx: StepContext<any>) =>
+      unwrapStepResult(await fn(inputs, ctx), outputs, DEFAULT_OUTPUT, options.materializer, ctx?.stepRunId),
     outputs,
     options: { ...options },
     codeHash: createHash('sha256').update(fn.toString()).digest('hex'),

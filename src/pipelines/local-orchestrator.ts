@@ -19,7 +19,7 @@ import {
 import { PipelineDefinitionError, StepCancelledError, StepTimeoutError } from './errors.js';
 import type { CacheExplanation } from './cache/key.js';
 import { InMemoryOutputStore, isCachingOutputStore, type OutputStore, type StoredOutput } from './output-store.js';
-import type { PipelineRecorder } from './sql-pipeline-store.js';
+import type { CacheCandidate, PipelineRecorder, StartStepRunRequest } from './sql-pipeline-store.js';
 import { CacheHashes, finalDecision, lookupCache, type CacheDecision } from './step-cache.js';
 
 /** failFast: after a step fails, start nothing new (running steps finish; the rest are SKIPPED).
@@ -52,7 +52,10 @@ export interface LocalRunOptions {
    * (default false; the CLI turns it on).
    */
   handleSignals?: boolean;
-  /** Sweep runs left RUNNING by dead processes on this host before starting (default true). */
+  /**
+   * Before starting, sweep runs left RUNNING by dead processes on this host, and by any host whose
+   * heartbeat is stale (default true; see `SqlPipelineStore.sweepInterrupted`).
+   */
   sweepInterrupted?: boolean;
   /**
    * Step caching (default true). Active only with an output store that keeps content-addressed outputs
@@ -65,6 +68,10 @@ export interface LocalRunOptions {
    * step changes state, then `run-finished`. Called synchronously; a listener that throws is ignored.
    */
   onProgress?: (event: ProgressEvent) => void;
+  /** How often the run's heartbeat is written while it runs (default 10 s; see SqlPipelineStore's `staleAfterMs`). */
+  heartbeatMs?: number;
+  /** How often a running step's new log lines are written to its step run (default 1 s; also every 100 lines). */
+  logFlushMs?: number;
 }
 
 export type ProgressEvent =
@@ -90,6 +97,24 @@ export type ProgressEvent =
     }
   | { type: 'run-finished'; pipelineRunId: string; status: Exclude<PipelineRunStatus, 'RUNNING'>; error: string | null; at: number };
 
+/** How a step ended, for `StepContextExtras.onStepEnd`. */
+export interface StepEnd {
+  /** Its outputs were saved into a store that copies them (content-addressed): files they named may go. */
+  outputsCopied: boolean;
+  failed: boolean;
+}
+
+/**
+ * What `runLocal` adds to a step's context beyond `StepContext` (read by `commandStep`; other orchestrators
+ * may not provide them).
+ */
+export interface StepContextExtras {
+  /** The experiment of the step's tracking run (MLFLOW_EXPERIMENT_ID for command steps). */
+  experimentId: string | null;
+  /** Called once the step's outputs are stored, or it failed (e.g. to remove a work directory). */
+  onStepEnd(fn: (end: StepEnd) => void | Promise<void>): void;
+}
+
 export interface StepResult {
   name: string;
   status: StepRunStatus;
@@ -113,6 +138,14 @@ export interface PipelineRunResult {
 }
 
 const DONE_OK = new Set<StepRunStatus>(['COMPLETED', 'CACHED']);
+const DEFAULT_HEARTBEAT_MS = 10_000;
+/** A running step's log lines are written out when this many wait (else every `logFlushMs`). */
+const LOG_FLUSH_LINES = 100;
+/** CACHED/SKIPPED step runs wait at most this many, or this long, for one commit. */
+const BATCH_MAX = 256;
+const BATCH_MAX_WAIT_MS = 250;
+/** Cache lookups at once (at least `concurrency`). */
+const LOOKUP_CONCURRENCY = 8;
 
 /**
  * Builds and runs a pipeline in this process: steps in dependency order, independent ones in parallel up
@@ -122,6 +155,12 @@ const DONE_OK = new Set<StepRunStatus>(['COMPLETED', 'CACHED']);
  * A pipeline that cannot be built (cycle, bad reference, unknown parameter or config key) is recorded as
  * a FAILED pipeline run with the error, then the PipelineDefinitionError is thrown. Step failures do not
  * throw: the result's status is FAILED and each step's error is in `steps`.
+ *
+ * Scheduling is event-driven: a step starts when its last upstream step is done. Cache lookups run beside
+ * executing steps (at most max(concurrency, 8) at once; they only read). CACHED and SKIPPED step runs are
+ * recorded in batches (one commit for up to 256; written when a step finishes 250 ms after the batch began,
+ * every `logFlushMs`, before any step executes, and at the end) and reported once committed. While it runs, the run's heartbeat is written every `heartbeatMs` and each
+ * running step's new log lines every `logFlushMs`.
  */
 export async function runLocal<P extends Params, R>(
   p: Pipeline<P, R>,
@@ -195,21 +234,179 @@ export async function runLocal<P extends Params, R>(
   const cachingStore = isCachingOutputStore(outputStore) ? outputStore : null;
   const findCandidates = recorder.findCacheCandidates?.bind(recorder);
   const cacheHashes = new CacheHashes();
-
-  const skip = async (node: StepNode, reason: string) => {
-    const params = { ...node.params, ...(stepConfig(node.name).params ?? {}) };
-    const r = await recorder.startStepRun({
-      pipelineRunId: run.id,
-      parentTrackingRunId: run.trackingRunId,
-      stepName: node.name,
-      status: 'SKIPPED',
-      params,
-      codeHash: node.definition.codeHash,
-      inputs: node.inputs,
-      error: reason,
+  // One read for the latest keyed run of every step (instead of one per step).
+  let prefetched: { byStep: Map<string, CacheCandidate>; complete: boolean } | null = null;
+  if (cachingStore && findCandidates && recorder.latestCacheCandidates) {
+    try {
+      prefetched = await recorder.latestCacheCandidates(graph.name);
+    } catch {
+      prefetched = null; // each step then asks for its own
+    }
+  }
+  // A fully cached run spends its time checking that the artifacts it reuses are intact: start those checks
+  // (of each step's latest run, in dependency order, a few at a time) ahead of the lookups that await them.
+  // Stops at the first miss: what runs downstream of it has new inputs.
+  let checkAhead = prefetched !== null && cachingStore !== null && options.cache !== false;
+  if (checkAhead) {
+    const queue = order.flatMap((n) => Object.values(prefetched!.byStep.get(n.name)?.outputs ?? {}) as StoredOutput[]);
+    const worker = async () => {
+      for (let next = queue.shift(); next && checkAhead; next = queue.shift()) await cacheHashes.check(cachingStore!, next).catch(() => undefined);
+    };
+    for (let i = 0; i < LOOKUP_CONCURRENCY; i++) void worker();
+  }
+  const find: typeof findCandidates =
+    findCandidates &&
+    (async (pipelineName, stepName, key) => {
+      if (prefetched && pipelineName === graph.name) {
+        const latest = prefetched.byStep.get(stepName) ?? null;
+        // No keyed run of this step at all: nothing can match either.
+        if (!latest && prefetched.complete) return { match: null, latest: null };
+        if (latest && key === '') return { match: null, latest };
+        if (latest && key === latest.cacheKey) return { match: latest, latest };
+      }
+      return findCandidates(pipelineName, stepName, key);
     });
-    results.set(node.name, { name: node.name, status: 'SKIPPED', stepRunId: r.id, attempts: 0, error: reason });
-    emit({ type: 'step', name: node.name, status: 'SKIPPED', at: Date.now(), durationMs: 0, error: reason });
+
+  // CACHED and SKIPPED steps are recorded in batches (one commit each), then reported.
+  const batch: { req: StartStepRunRequest; name: string; event: ProgressEvent }[] = [];
+  let batchSince = 0;
+  let flushing: Promise<void> = Promise.resolve();
+  const flushBatch = (): Promise<void> => {
+    if (batch.length === 0) return flushing;
+    const items = batch.splice(0);
+    flushing = flushing.then(async () => {
+      const ids = recorder.startStepRuns
+        ? await recorder.startStepRuns(items.map((i) => i.req))
+        : await sequentially(items.map((i) => () => recorder.startStepRun(i.req)));
+      items.forEach((item, k) => {
+        const r = results.get(item.name);
+        if (r) r.stepRunId = ids[k]!.id;
+        emit(item.event);
+      });
+    });
+    return flushing;
+  };
+  const record = (name: string, req: StartStepRunRequest, result: StepResult, event: ProgressEvent) => {
+    if (batch.length === 0) batchSince = Date.now();
+    req.id ??= newRunId();
+    results.set(name, { ...result, stepRunId: req.id });
+    batch.push({ req, name, event });
+    if (batch.length >= BATCH_MAX || Date.now() - batchSince >= BATCH_MAX_WAIT_MS) void flushBatch().catch((e) => (internalError ??= e));
+  };
+
+  const paramsOf = (node: StepNode): Params => ({ ...node.params, ...(stepConfig(node.name).params ?? {}) });
+  const consumedBy = (node: StepNode): string[] =>
+    Object.values(node.inputs)
+      .map((ref) => stored.get(ref.step)?.[ref.output]?.artifactVersionId)
+      .filter((a): a is string => typeof a === 'string');
+
+  const skip = (node: StepNode, reason: string, propagate = true) => {
+    if (results.has(node.name)) return;
+    state.set(node.name, 'done');
+    record(
+      node.name,
+      {
+        pipelineRunId: run.id,
+        parentTrackingRunId: run.trackingRunId,
+        stepName: node.name,
+        status: 'SKIPPED',
+        params: paramsOf(node),
+        codeHash: node.definition.codeHash,
+        inputs: node.inputs,
+        error: reason,
+      },
+      { name: node.name, status: 'SKIPPED', stepRunId: null, attempts: 0, error: reason },
+      { type: 'step', name: node.name, status: 'SKIPPED', at: Date.now(), durationMs: 0, error: reason },
+    );
+    if (propagate) onDone(node);
+  };
+
+  // Logs of running steps, streamed to their step runs every `logFlushMs` (or sooner when many lines wait).
+  const live = new Map<string, { stepRunId: string; unflushed: string[]; chain: Promise<void> }>();
+  const flushLogs = (name: string) => {
+    const l = live.get(name);
+    if (!l || l.unflushed.length === 0 || !recorder.appendStepLogs) return;
+    const text = l.unflushed.splice(0).map((line) => `${line}\n`).join('');
+    l.chain = l.chain.then(() => recorder.appendStepLogs!(l.stepRunId, text)).catch(() => undefined);
+  };
+  const logFlushMs = options.logFlushMs ?? 1000;
+  const logTimer = setInterval(() => {
+    for (const name of live.keys()) flushLogs(name);
+    if (batch.length) void flushBatch().catch((e) => (internalError ??= e));
+  }, logFlushMs);
+  logTimer.unref();
+  const heartbeatTimer = setInterval(() => {
+    void recorder.heartbeat?.(run.id).catch(() => undefined);
+  }, options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+  heartbeatTimer.unref();
+
+  const stopReason = (): string | null =>
+    cancel.signal.aborted
+      ? `run cancelled (${String(cancel.signal.reason)})`
+      : failedFastAt
+        ? `not started: step '${failedFastAt}' failed (failFast)`
+        : internalError
+          ? 'not started: the run failed'
+          : null;
+
+  /** Returns true when the step was served from the cache (and recorded). */
+  const tryCache = async (node: StepNode, params: Params, inputRecord: Record<string, unknown>, log: (l: string) => void): Promise<CacheDecision | true | null> => {
+    if (!cachingStore || !find) return null;
+    const def = node.definition;
+    const cfg = stepConfig(node.name);
+    try {
+      const inputHashes: Record<string, string> = {};
+      for (const [k, ref] of Object.entries(node.inputs)) {
+        inputHashes[k] = cachingStore.contentHash(stored.get(ref.step)![ref.output]!) ?? 'unknown';
+      }
+      const disabled =
+        options.cache === false
+          ? 'the run has cache: false'
+          : cfg.cache === false
+            ? 'the config sets cache: false for this step'
+            : cfg.cache === undefined && def.options.cache === false
+              ? 'the step declares cache: false'
+              : undefined;
+      const lookup = await lookupCache({
+        pipelineName: graph.name,
+        node,
+        params,
+        inputHashes,
+        disabled,
+        find,
+        outputStore: cachingStore,
+        hashes: cacheHashes,
+      });
+      const decision = lookup.decision;
+      if (!lookup.hit) {
+        checkAhead = false;
+        return decision;
+      }
+      stored.set(node.name, lookup.outputs);
+      const explanation = explanationOf(decision);
+      record(
+        node.name,
+        {
+          pipelineRunId: run.id,
+          parentTrackingRunId: run.trackingRunId,
+          stepName: node.name,
+          status: 'CACHED',
+          params,
+          codeHash: def.codeHash,
+          inputs: inputRecord,
+          cacheKey: decision.key,
+          cacheDecision: decision,
+          outputs: lookup.outputs,
+          consumes: consumedBy(node),
+        },
+        { name: node.name, status: 'CACHED', stepRunId: null, attempts: 0, error: null, cache: explanation },
+        { type: 'step', name: node.name, status: 'CACHED', at: Date.now(), durationMs: 0, cache: explanation },
+      );
+      return true;
+    } catch (e) {
+      log(`cache lookup failed (running the step): ${errorText(e)}`);
+      return null;
+    }
   };
 
   const execute = async (node: StepNode): Promise<void> => {
@@ -218,68 +415,62 @@ export async function runLocal<P extends Params, R>(
     const retries = cfg.retries ?? def.options.retries ?? 0;
     const backoff = cfg.retryBackoffMs ?? def.options.retryBackoffMs ?? 100;
     const timeoutMs = cfg.timeoutMs ?? def.options.timeoutMs;
-    const params = { ...node.params, ...(cfg.params ?? {}) };
+    const params = paramsOf(node);
     const inputRecord: Record<string, unknown> = {};
     for (const [k, ref] of Object.entries(node.inputs)) {
       const s = stored.get(ref.step)?.[ref.output];
       inputRecord[k] = { step: ref.step, output: ref.output, ...(s?.artifactVersionId ? { artifactVersionId: s.artifactVersionId } : {}) };
     }
     const logs: string[] = [];
-    const log = (line: string) => logs.push(`${new Date().toISOString()} ${line}`);
-    let decision: CacheDecision | null = null;
-    if (cachingStore && findCandidates) {
-      try {
-        const inputHashes: Record<string, string> = {};
-        for (const [k, ref] of Object.entries(node.inputs)) {
-          inputHashes[k] = cachingStore.contentHash(stored.get(ref.step)![ref.output]!) ?? 'unknown';
-        }
-        const disabled =
-          options.cache === false
-            ? 'the run has cache: false'
-            : cfg.cache === false
-              ? 'the config sets cache: false for this step'
-              : cfg.cache === undefined && def.options.cache === false
-                ? 'the step declares cache: false'
-                : undefined;
-        const lookup = await lookupCache({
-          pipelineName: graph.name,
-          node,
-          params,
-          inputHashes,
-          disabled,
-          find: findCandidates,
-          outputStore: cachingStore,
-          hashes: cacheHashes,
-        });
-        decision = lookup.decision;
-        if (lookup.hit) {
-          const r = await recorder.startStepRun({
-            pipelineRunId: run.id,
-            parentTrackingRunId: run.trackingRunId,
-            stepName: node.name,
-            status: 'CACHED',
-            params,
-            codeHash: def.codeHash,
-            inputs: inputRecord,
-            cacheKey: decision.key,
-            cacheDecision: decision,
-            outputs: lookup.outputs,
-          });
-          for (const ref of Object.values(node.inputs)) {
-            const avId = stored.get(ref.step)![ref.output]!.artifactVersionId;
-            if (avId) await recorder.recordConsumer(avId, r.id);
-          }
-          stored.set(node.name, lookup.outputs);
-          results.set(node.name, { name: node.name, status: 'CACHED', stepRunId: r.id, attempts: 0, error: null, cache: explanationOf(decision) });
-          emit({ type: 'step', name: node.name, status: 'CACHED', at: Date.now(), durationMs: 0, cache: explanationOf(decision) });
-          return;
-        }
-      } catch (e) {
-        if (results.has(node.name)) throw e;
-        decision = null;
-        log(`cache lookup failed (running the step): ${errorText(e)}`);
+    let streamed: { unflushed: string[] } | null = null;
+    const log = (line: string) => {
+      const entry = `${new Date().toISOString()} ${line}`;
+      logs.push(entry);
+      if (streamed) {
+        streamed.unflushed.push(entry);
+        if (streamed.unflushed.length >= LOG_FLUSH_LINES) flushLogs(node.name);
       }
+    };
+
+    let decision: CacheDecision | null = null;
+    const cached = await lookups.run(async () => {
+      const stop = stopReason();
+      return stop ? stop : tryCache(node, params, inputRecord, log);
+    });
+    if (typeof cached === 'string') return skip(node, cached);
+    if (cached === true) return onDone(node);
+    decision = cached;
+
+    await slots.acquire();
+    try {
+      const stop = stopReason();
+      if (stop) return skip(node, stop);
+      // Steps recorded in a batch (CACHED upstream) are written before anything downstream of them runs.
+      await flushBatch();
+      await runStep(node, { params, inputRecord, logs, log, decision, retries, backoff, timeoutMs, stream: (s) => (streamed = s) });
+    } finally {
+      slots.release();
     }
+    onDone(node);
+  };
+
+  const runStep = async (
+    node: StepNode,
+    a: {
+      params: Params;
+      inputRecord: Record<string, unknown>;
+      logs: string[];
+      log: (line: string) => void;
+      decision: CacheDecision | null;
+      retries: number;
+      backoff: number;
+      timeoutMs: number | undefined;
+      stream: (s: { unflushed: string[] }) => void;
+    },
+  ): Promise<void> => {
+    const def = node.definition;
+    const { params, log, logs } = a;
+    let decision = a.decision;
     let stepRunId: string | null = null;
     let trackingRunId: string | null = null;
     let attempts = 0;
@@ -287,6 +478,7 @@ export async function runLocal<P extends Params, R>(
     let outputs: Record<string, StoredOutput> | null = null;
     let value: unknown;
     let startedAt = Date.now();
+    const endCallbacks: ((end: StepEnd) => void | Promise<void>)[] = [];
     try {
       const started = await recorder.startStepRun({
         pipelineRunId: run.id,
@@ -295,43 +487,57 @@ export async function runLocal<P extends Params, R>(
         status: 'RUNNING',
         params,
         codeHash: def.codeHash,
-        inputs: inputRecord,
+        inputs: a.inputRecord,
+        consumes: consumedBy(node),
         ...(decision ? { cacheKey: decision.key, cacheDecision: decision } : {}),
       });
       stepRunId = started.id;
       trackingRunId = started.trackingRunId;
+      const experimentId = started.experimentId ?? null;
+      const entry = { stepRunId, unflushed: [...logs], chain: Promise.resolve() };
+      live.set(node.name, entry);
+      a.stream(entry);
       startedAt = Date.now();
       emit({ type: 'step', name: node.name, status: 'RUNNING', at: startedAt, attempt: 1 });
 
+      // Inputs load a few at a time (a fan-in step may take hundreds).
       const inputs: Record<string, unknown> = {};
-      for (const [k, ref] of Object.entries(node.inputs)) {
-        const producer = results.get(ref.step)!;
-        inputs[k] = await outputStore.load(
-          { pipeline: graph.name, pipelineRunId: run.id, stepRunId: producer.stepRunId!, step: ref.step, output: ref.output },
-          stored.get(ref.step)![ref.output]!,
-        );
-        const avId = stored.get(ref.step)![ref.output]!.artifactVersionId;
-        if (avId) await recorder.recordConsumer(avId, stepRunId);
-      }
+      const inputLoads = new Semaphore(LOOKUP_CONCURRENCY);
+      await Promise.all(
+        Object.entries(node.inputs).map(([k, ref]) =>
+          inputLoads.run(async () => {
+            const producer = results.get(ref.step)!;
+            inputs[k] = await outputStore.load(
+              { pipeline: graph.name, pipelineRunId: run.id, stepRunId: producer.stepRunId!, step: ref.step, output: ref.output },
+              stored.get(ref.step)![ref.output]!,
+            );
+          }),
+        ),
+      );
+      // In declaration order, as before.
+      const ordered = Object.fromEntries(Object.keys(node.inputs).map((k) => [k, inputs[k]]));
 
-      const maxAttempts = 1 + retries;
+      const maxAttempts = 1 + a.retries;
       for (let attempt = 1; attempt <= maxAttempts; attempt++) {
         attempts = attempt;
         if (attempt > 1) emit({ type: 'step', name: node.name, status: 'RUNNING', at: Date.now(), attempt });
-        const ctx: Omit<StepContext, 'signal'> = {
+        const ctx: Omit<StepContext, 'signal'> & StepContextExtras = {
           stepName: node.name,
           params,
           attempt,
           pipelineRunId: run.id,
           stepRunId,
           trackingRunId,
+          // The step's tracking run's experiment (command steps pass it on as MLFLOW_EXPERIMENT_ID).
+          experimentId,
+          onStepEnd: (fn) => void endCallbacks.push(fn),
           log: (...args: unknown[]) => log(format(...args)),
           logMetric: async (key, v, step = 0) => {
             if (trackingRunId) await recorder.logMetric(trackingRunId, key, v, step);
           },
         };
         try {
-          value = await runAttempt(node, inputs, ctx, timeoutMs, cancel.signal);
+          value = await runAttempt(node, ordered, ctx, a.timeoutMs, cancel.signal);
           checkOutputs(node, value);
           error = null;
           break;
@@ -340,7 +546,7 @@ export async function runLocal<P extends Params, R>(
           log(`attempt ${attempt}/${maxAttempts} failed: ${error.stack ?? errorText(error)}`);
           if (cancel.signal.aborted) break;
           if (attempt < maxAttempts) {
-            const wait = backoff * 2 ** (attempt - 1);
+            const wait = a.backoff * 2 ** (attempt - 1);
             log(`retrying in ${wait} ms`);
             await sleep(wait, cancel.signal).catch(() => undefined);
             if (cancel.signal.aborted) break;
@@ -358,6 +564,13 @@ export async function runLocal<P extends Params, R>(
       error = asError(e);
       log(`step failed: ${error.stack ?? errorText(error)}`);
     }
+    for (const fn of endCallbacks.splice(0)) {
+      try {
+        await fn({ outputsCopied: error === null && cachingStore !== null, failed: error !== null });
+      } catch (e) {
+        log(`step end callback failed: ${errorText(e)}`);
+      }
+    }
     const cancelled = error !== null && cancel.signal.aborted;
     const status: StepRunStatus = error === null ? 'COMPLETED' : cancelled ? 'CANCELLED' : 'FAILED';
     const info: StepHookInfo = { stepName: node.name, stepRunId: stepRunId ?? '', pipelineRunId: run.id, attempts };
@@ -370,8 +583,12 @@ export async function runLocal<P extends Params, R>(
     }
     const errText = error ? errorText(error) : null;
     if (decision && outputs && cachingStore) decision = finalDecision(decision, outputs, cachingStore);
+    const streaming = live.get(node.name);
+    live.delete(node.name);
     if (stepRunId) {
       try {
+        // Streamed appends end before the final write, which holds the whole log.
+        await streaming?.chain;
         await recorder.finishStepRun(stepRunId, trackingRunId, {
           status,
           outputs,
@@ -400,40 +617,84 @@ export async function runLocal<P extends Params, R>(
     if (status === 'FAILED' && mode === 'failFast') failedFastAt ??= node.name;
   };
 
-  const pending = new Set(order.map((n) => n.name));
+  // Event-driven scheduling: a step starts when its last upstream step is done (indegree 0); a step that
+  // ends not COMPLETED/CACHED skips its downstream at once, or everything not started when the run stops.
   const byName = new Map(order.map((n) => [n.name, n]));
-  const running = new Map<string, Promise<void>>();
-  try {
-    while (pending.size > 0 || running.size > 0) {
-      // `pending` keeps topological order, so one pass propagates skips downstream.
-      for (const name of [...pending]) {
-        const node = byName.get(name)!;
-        const ups = upstreamOf(node);
-        const stop = cancel.signal.aborted
-          ? `run cancelled (${String(cancel.signal.reason)})`
-          : failedFastAt
-            ? `not started: step '${failedFastAt}' failed (failFast)`
-            : internalError
-              ? 'not started: the run failed'
-              : null;
-        const badUp = ups.find((u) => results.has(u) && !DONE_OK.has(results.get(u)!.status));
-        if (stop || badUp) {
-          pending.delete(name);
-          await skip(node, stop ?? `upstream step '${badUp}' ${results.get(badUp!)!.status.toLowerCase()}`);
-          continue;
-        }
-        if (running.size >= concurrency || !ups.every((u) => results.has(u))) continue;
-        pending.delete(name);
-        running.set(
-          name,
-          execute(node).finally(() => running.delete(name)),
-        );
+  const topoIndex = new Map(order.map((n, i) => [n.name, i]));
+  const waitingFor = new Map<string, number>();
+  const downstream = new Map<string, string[]>(order.map((n) => [n.name, []]));
+  for (const n of order) {
+    const ups = upstreamOf(n);
+    waitingFor.set(n.name, ups.length);
+    for (const u of ups) downstream.get(u)!.push(n.name);
+  }
+  const state = new Map<string, 'waiting' | 'started' | 'done'>(order.map((n) => [n.name, 'waiting']));
+  const slots = new Semaphore(concurrency);
+  // Cache lookups only read: they may run alongside executing steps (bounded apart from `concurrency`).
+  const lookups = new Semaphore(Math.max(concurrency, LOOKUP_CONCURRENCY));
+  const tasks = new Set<Promise<void>>();
+  let wake: () => void = () => undefined;
+
+  const start = (name: string) => {
+    state.set(name, 'started');
+    const task: Promise<void> = execute(byName.get(name)!)
+      .catch((e) => {
+        internalError ??= e;
+      })
+      .finally(() => {
+        tasks.delete(task);
+        wake();
+      });
+    tasks.add(task);
+  };
+  function onDone(node: StepNode): void {
+    state.set(node.name, 'done');
+    const r = results.get(node.name)!;
+    const ok = DONE_OK.has(r.status);
+    const stop = stopReason();
+    if (stop) {
+      for (const n of order) if (state.get(n.name) === 'waiting') skip(n, stop, false);
+      return;
+    }
+    const ready: string[] = [];
+    for (const d of downstream.get(node.name)!) {
+      if (state.get(d) !== 'waiting') continue;
+      if (!ok) {
+        skip(byName.get(d)!, `upstream step '${node.name}' ${r.status.toLowerCase()}`);
+        continue;
       }
-      if (running.size > 0) await Promise.race(running.values());
+      const left = waitingFor.get(d)! - 1;
+      waitingFor.set(d, left);
+      if (left === 0) ready.push(d);
+    }
+    ready.sort((x, y) => topoIndex.get(x)! - topoIndex.get(y)!);
+    for (const d of ready) start(d);
+  }
+
+  try {
+    const stop = stopReason();
+    for (const n of order) {
+      if (stop) skip(n, stop, false);
+      else if (state.get(n.name) === 'waiting' && waitingFor.get(n.name) === 0) start(n.name);
+    }
+    while (tasks.size > 0) {
+      await new Promise<void>((resolve) => (wake = resolve));
+      if (batch.length && Date.now() - batchSince >= BATCH_MAX_WAIT_MS) await flushBatch();
     }
   } catch (e) {
     internalError ??= e;
-    await Promise.allSettled(running.values());
+    await Promise.allSettled(tasks);
+  }
+  try {
+    // After an orchestrator error, steps left without a result are recorded as not started.
+    for (const n of order) if (!results.has(n.name)) skip(n, stopReason() ?? 'not started: the run failed', false);
+    await flushBatch();
+  } catch (e) {
+    internalError ??= e;
+  } finally {
+    checkAhead = false;
+    clearInterval(logTimer);
+    clearInterval(heartbeatTimer);
   }
 
   const failed = [...results.values()].filter((r) => r.status === 'FAILED');
@@ -556,6 +817,45 @@ function asError(e: unknown): Error {
 function errorText(e: unknown): string {
   const err = asError(e);
   return `${err.name}: ${err.message}`;
+}
+
+/** Counts free places; waiters get them first come, first served. */
+class Semaphore {
+  #free: number;
+  readonly #waiters: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#free++;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+}
+
+async function sequentially<T>(fns: (() => Promise<T>)[]): Promise<T[]> {
+  const out: T[] = [];
+  for (const fn of fns) out.push(await fn());
+  return out;
 }
 
 /** Records nothing; used when runLocal is given no recorder. */

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { notFound } from '../core/errors.js';
 import type { Store } from '../store/database.js';
 import type { ArtifactVersionTable, PipelineRunTable, StepRunTable } from '../store/schema.js';
@@ -92,7 +93,7 @@ function runView(r: PipelineRunTable): PipelineRunView {
   };
 }
 
-function versionView(v: ArtifactVersionTable): ArtifactVersionView {
+export function versionView(v: ArtifactVersionTable): ArtifactVersionView {
   return { ...v, version: Number(v.version), size: Number(v.size), created: Number(v.created), metadata: parse(v.metadata) };
 }
 
@@ -108,7 +109,7 @@ function outputVersionIds(outputs: Record<string, unknown> | null): string[] {
 
 /** Read-only views of pipelines, their runs, step runs and artifact versions, for the native API. */
 export class PipelineQueries {
-  constructor(private readonly store: Store) {}
+  constructor(readonly store: Store) {}
 
   private get db() {
     return this.store.db;
@@ -173,9 +174,25 @@ export class PipelineQueries {
       .where('producer_step_run_id', 'in', ids)
       .orderBy('id')
       .execute();
-    return rows.map((r) => {
-      const outputs = parse(r.outputs) as Record<string, unknown> | null;
-      const outIds = new Set(outputVersionIds(outputs));
+    // Outputs whose artifact version was pruned stay in the step run's record, marked `pruned: true`.
+    const parsedOutputs = rows.map((r) => parse(r.outputs) as Record<string, unknown> | null);
+    const referenced = [...new Set(parsedOutputs.flatMap(outputVersionIds))];
+    const existing = new Set<string>();
+    for (let i = 0; i < referenced.length; i += 500) {
+      const found = await this.db.selectFrom('artifact_versions').select('id').where('id', 'in', referenced.slice(i, i + 500)).execute();
+      for (const f of found) existing.add(f.id);
+    }
+    return rows.map((r, i) => {
+      let outputs = parsedOutputs[i];
+      if (outputs && outputVersionIds(outputs).some((id) => !existing.has(id))) {
+        outputs = Object.fromEntries(
+          Object.entries(outputs).map(([k, o]) => {
+            const id = o && typeof o === 'object' ? (o as { artifactVersionId?: unknown }).artifactVersionId : undefined;
+            return [k, typeof id === 'string' && !existing.has(id) ? { ...(o as object), pruned: true } : o];
+          }),
+        );
+      }
+      const outIds = new Set(outputVersionIds(outputs).filter((id) => existing.has(id)));
       for (const p of produced) if (p.producer_step_run_id === r.id) outIds.add(p.id);
       return {
         id: r.id,
@@ -200,18 +217,21 @@ export class PipelineQueries {
     });
   }
 
-  /** Distinct artifact names, each with its latest version. */
-  async listArtifacts(page: Page): Promise<{ name: string; latest_version: ArtifactVersionView }[]> {
-    const names = await this.db
+  /** Distinct artifact names (optionally only those starting with `prefix`), each with its latest version. */
+  async listArtifacts(page: Page, prefix?: string): Promise<{ name: string; latest_version: ArtifactVersionView; version_count: number }[]> {
+    let q = this.db
       .selectFrom('artifact_versions')
       .select(['name'])
       .select((eb) => eb.fn.max('version').as('v'))
+      .select((eb) => eb.fn.countAll().as('n'));
+    if (prefix) q = q.where(sql<string>`substr(name, 1, ${prefix.length})`, '=', prefix);
+    const names = await q
       .groupBy('name')
       .orderBy('name')
       .offset(page.offset)
       .limit(page.limit)
       .execute();
-    const out: { name: string; latest_version: ArtifactVersionView }[] = [];
+    const out: { name: string; latest_version: ArtifactVersionView; version_count: number }[] = [];
     for (const n of names) {
       const row = await this.db
         .selectFrom('artifact_versions')
@@ -219,7 +239,7 @@ export class PipelineQueries {
         .where('name', '=', n.name)
         .where('version', '=', Number(n.v))
         .executeTakeFirstOrThrow();
-      out.push({ name: n.name, latest_version: versionView(row) });
+      out.push({ name: n.name, latest_version: versionView(row), version_count: Number(n.n) });
     }
     return out;
   }

@@ -13,10 +13,23 @@ export interface CacheDecision extends CacheExplanation {
   previousStepRunId?: string;
 }
 
-/** Per-run memo of code and lockfile hashes. */
+/** Per-run memo of code and lockfile hashes, and of artifact checks (so they can be made ahead of the lookup). */
 export class CacheHashes {
   readonly #code = new Map<string, Promise<CacheKeyParts['code']>>();
   readonly #lock = new Map<string, Promise<string>>();
+  readonly #checks = new Map<string, Promise<string | null>>();
+
+  /** `outputStore.check(stored)`, once per stored output per run. */
+  check(outputStore: CachingOutputStore, stored: StoredOutput): Promise<string | null> {
+    const key = `${stored.artifactVersionId ?? ''}\0${outputStore.contentHash(stored) ?? ''}\0${stored.uri ?? ''}`;
+    let p = this.#checks.get(key);
+    if (!p) {
+      p = outputStore.check(stored);
+      p.catch(() => undefined); // whoever awaits it sees the error; nobody may (a check made ahead)
+      this.#checks.set(key, p);
+    }
+    return p;
+  }
 
   code(file: string): Promise<CacheKeyParts['code']> {
     let p = this.#code.get(file);
@@ -90,7 +103,7 @@ export async function lookupCache(args: {
   if (match && args.disabled === undefined) {
     for (const name of outputNames(node)) {
       const stored = match.outputs?.[name] as StoredOutput | undefined;
-      const problem = stored ? await outputStore.check(stored) : `output '${name}' was not recorded`;
+      const problem = stored ? await args.hashes.check(outputStore, stored) : `output '${name}' was not recorded`;
       if (problem) problems.push(problem);
     }
   }

@@ -11,7 +11,10 @@ import { artifactRoutes } from './artifact-routes.js';
 import { registryRoutes } from './registry-routes.js';
 import type { RegistryService } from '../registry/index.js';
 import { pipelineRoutes } from './pipeline-routes.js';
+import { lineageRoutes } from './lineage-routes.js';
 import type { PipelineQueries } from '../pipelines/pipeline-queries.js';
+import { servingRoutes } from './serving-routes.js';
+import type { SqlServingStore } from '../serving/sql-serving-store.js';
 import { MLFLOW_COMPAT_VERSION, FLYWHEEL_VERSION } from './version.js';
 
 export interface AppContext {
@@ -21,6 +24,8 @@ export interface AppContext {
   registry?: RegistryService;
   /** Read-only pipeline views; without it the /api/v1 pipeline endpoints are not served. */
   pipelines?: PipelineQueries;
+  /** Inference log and deployments; without it the /api/v1 serving endpoints are not served. */
+  serving?: SqlServingStore;
   logger?: Logger | false;
   /** Host names the server answers (see host-check.ts); undefined answers every host. */
   allowedHosts?: string[];
@@ -100,10 +105,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     if (ctx.registry) registryRoutes(scope, ctx.registry);
   });
   await app.register(async (scope) => artifactRoutes(scope, ctx));
+  await app.register(async (scope) => lineageRoutes(scope, ctx));
   if (ctx.pipelines) {
     const pipelines = ctx.pipelines;
     await app.register(async (scope) => pipelineRoutes(scope, pipelines, ctx.artifacts));
   }
+  const serving = ctx.serving;
+  if (serving) await app.register(async (scope) => servingRoutes(scope, serving));
   return app;
 }
 

@@ -1,5 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { invalidParameter, notFound } from '../core/errors.js';
+import { ArtifactAdmin, checkMetadata, parseDuration, uploadSpecSchema, type VisualizationContent } from '../pipelines/artifact-admin.js';
+import { decodeUpload, UPLOAD_CONTENT_TYPE } from '../pipelines/materializers/upload-stream.js';
 import { artifactContentType, contentDisposition } from '../artifacts/mime.js';
 import type { ArtifactStore } from '../artifacts/index.js';
 import { ContentAddressedStore } from '../pipelines/materializers/content-store.js';
@@ -8,6 +14,10 @@ import { decodePageToken, encodePageToken } from '../tracking/search/index.js';
 import { Params } from './mlflow-request.js';
 
 const DEFAULT_MAX_RESULTS = 100;
+/** Bytes of one artifact upload, at most: FLYWHEEL_MAX_ARTIFACT_UPLOAD_BYTES, else 10 GiB. */
+const MAX_UPLOAD_BYTES = Number(process.env.FLYWHEEL_MAX_ARTIFACT_UPLOAD_BYTES) > 0 ? Number(process.env.FLYWHEEL_MAX_ARTIFACT_UPLOAD_BYTES) : 10 * 1024 ** 3;
+/** The spec line of an upload (metadata ≤ 64 KiB, inline visualizations ≤ 2 MiB each, the file list). */
+const MAX_UPLOAD_SPEC_BYTES = 64 * 1024 * 1024;
 const MAX_MAX_RESULTS = 1000;
 
 function pageOf(p: Params): Page {
@@ -26,7 +36,10 @@ async function paged<T>(p: Params, fetch: (page: Page) => Promise<T[]>): Promise
   return { items: rows.slice(0, page.limit), next_page_token: encodePageToken(page.offset + page.limit) };
 }
 
-/** Flywheel's read-only pipeline endpoints (`/api/v1`): pipelines, runs, step runs, artifact versions. */
+/**
+ * Flywheel's pipeline endpoints (`/api/v1`): pipelines, runs, step runs, artifact versions (read), plus
+ * saving an artifact version (an upload), its visualizations, and pruning.
+ */
 export function pipelineRoutes(app: FastifyInstance, queries: PipelineQueries, artifacts: ArtifactStore): void {
   const get = (url: string, handler: (p: Params, reply: FastifyReply) => Promise<unknown>) =>
     app.route({
@@ -52,7 +65,7 @@ export function pipelineRoutes(app: FastifyInstance, queries: PipelineQueries, a
   get('/api/v1/pipeline-runs/:id', async (p) => ({ pipeline_run: await queries.getPipelineRun(p.requiredString('id')) }));
   get('/api/v1/step-runs/:id', async (p) => ({ step_run: await queries.getStepRun(p.requiredString('id')) }));
   get('/api/v1/artifacts', async (p) => {
-    const page = await paged(p, (pg) => queries.listArtifacts(pg));
+    const page = await paged(p, (pg) => queries.listArtifacts(pg, p.string('prefix') || undefined));
     return { artifacts: page.items, next_page_token: page.next_page_token };
   });
   get('/api/v1/artifact-versions', async (p) => {
@@ -82,4 +95,77 @@ export function pipelineRoutes(app: FastifyInstance, queries: PipelineQueries, a
       .header('Content-Security-Policy', 'sandbox')
       .send(stream);
   });
+
+  const admin = new ArtifactAdmin(queries.store, artifacts.repository);
+  get('/api/v1/artifact-versions/resolve', async (p) => ({
+    artifact_version: await admin.resolve(p.requiredString('ref'), p.string('version') || undefined),
+  }));
+  get('/api/v1/artifact-versions/:id/files', async (p) => admin.files(p.requiredString('id')));
+  get('/api/v1/artifact-versions/:id/visualizations', async (p) => ({ visualizations: await admin.visualizations(p.requiredString('id')) }));
+  get('/api/v1/artifact-versions/:id/visualizations/:index/content', async (p, reply) => {
+    const index = Number(p.requiredString('index'));
+    if (!Number.isInteger(index) || index < 0) throw notFound(`No visualization '${p.string('index')}'`);
+    const c = await admin.visualizationContent(p.requiredString('id'), index);
+    return sendVisualization(reply, c);
+  });
+
+  // The body is streamed to the route (see upload-stream.ts for its layout).
+  app.addContentTypeParser(UPLOAD_CONTENT_TYPE, (_req, payload, done) => done(null, payload));
+  app.post('/api/v1/artifact-versions', async (req, reply) => {
+    if (!String(req.headers['content-type'] ?? '').startsWith(UPLOAD_CONTENT_TYPE)) {
+      throw invalidParameter(`Send the artifact as ${UPLOAD_CONTENT_TYPE} (a JSON spec line, then the files' bytes)`);
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'flywheel-upload-'));
+    try {
+      const spec = await decodeUpload(req.body as Readable, dir, parseUploadSpec, {
+        maxSpecBytes: MAX_UPLOAD_SPEC_BYTES,
+        maxContentBytes: MAX_UPLOAD_BYTES,
+      });
+      const version = await admin.storeDirectory(spec.name, dir, {
+        type: spec.type,
+        materializer: spec.materializer,
+        metadata: checkMetadata(spec.metadata),
+        visualizations: spec.visualizations ?? [],
+        ...(spec.content_hash ? { expectedHash: spec.content_hash } : {}),
+      });
+      return reply.type('application/json').send(JSON.stringify({ artifact_version: version }));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  app.post('/api/v1/artifact-versions/prune', async (req, reply) => {
+    const p = new Params((req.body ?? {}) as Record<string, unknown>);
+    const olderThan = p.string('older_than');
+    const result = await admin.prune({
+      keepLast: p.int('keep_last'),
+      olderThanMs: olderThan ? parseDuration(olderThan) : undefined,
+      dryRun: p.bool('dry_run') ?? false,
+    });
+    return reply.type('application/json').send(JSON.stringify(result));
+  });
+}
+
+function parseUploadSpec(json: unknown) {
+  const parsed = uploadSpecSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw invalidParameter(`Invalid artifact upload: ${issue.path.join('.') || 'spec'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Images as themselves; HTML and SVG (active content) with `Content-Security-Policy: sandbox` and as an
+ * attachment, so opening the URL runs nothing on the server's origin (the UI shows HTML in a sandboxed frame).
+ */
+function sendVisualization(reply: FastifyReply, c: VisualizationContent): FastifyReply {
+  const safeName = c.fileName.replace(/[^A-Za-z0-9._-]/g, '_');
+  return reply
+    .header('Content-Type', c.contentType)
+    .header('Content-Length', String(c.size))
+    .header('X-Content-Type-Options', 'nosniff')
+    .header('Content-Security-Policy', 'sandbox')
+    .header('Content-Disposition', `${c.active ? 'attachment' : 'inline'}; filename="${safeName}"`)
+    .send(c.body);
 }

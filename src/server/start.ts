@@ -6,6 +6,7 @@ import { migrateToLatest, openStore } from '../store/index.js';
 import { SqlTrackingStore } from '../tracking/index.js';
 import { SqlRegistryStore } from '../registry/index.js';
 import { PipelineQueries } from '../pipelines/pipeline-queries.js';
+import { SqlServingStore } from '../serving/sql-serving-store.js';
 import { buildApp } from './app.js';
 import { allowedHostsFor } from './host-check.js';
 
@@ -52,7 +53,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const host = options.host ?? '127.0.0.1';
     const registry = new SqlRegistryStore(store, { tracking, classify: (uri) => artifacts.classify(uri) });
     const pipelines = new PipelineQueries(store);
-    const app = await buildApp({ tracking, artifacts, registry, pipelines, logger, allowedHosts: allowedHostsFor(host, options.allowedHosts) });
+    const serving = new SqlServingStore(store);
+    const app = await buildApp({ tracking, artifacts, registry, pipelines, serving, logger, allowedHosts: allowedHostsFor(host, options.allowedHosts) });
     const address = await app.listen({ host, port: options.port ?? 5000 });
     const url = address.replace('://[::1]', '://localhost');
     return {

@@ -196,6 +196,9 @@ export interface Database {
   step_runs: StepRunTable;
   artifact_versions: ArtifactVersionTable;
   artifact_consumers: ArtifactConsumerTable;
+  inference_log: InferenceLogTable;
+  deployments: DeploymentTable;
+  deployment_events: DeploymentEventTable;
 }
 
 /** A pipeline, by name; created at its first run. */
@@ -270,4 +273,68 @@ export interface ArtifactVersionTable {
 export interface ArtifactConsumerTable {
   artifact_version_id: string;
   step_run_id: string;
+}
+
+/** One row per predicted row of a scoring request (migration 004): what monitoring reads. */
+export interface InferenceLogTable {
+  id: Generated<number>;
+  request_id: string;
+  /** The row's position in its request; (request_id, row_index) is unique. Every request has row 0. */
+  row_index: number;
+  /** When the request arrived, epoch ms. */
+  timestamp: number;
+  model_name: string | null;
+  model_version: string | null;
+  model_uri: string;
+  deployment: string | null;
+  variant: string | null;
+  /** 'mlflow' | 'v2'. */
+  protocol: string;
+  /** JSON object: feature name → value; null when the request had no parsable rows. */
+  features: string | null;
+  /** JSON: the row's prediction; null on error. */
+  prediction: string | null;
+  /** The request's latency (the same on each of its rows). */
+  latency_ms: number;
+  status: number;
+  error: string | null;
+  /** How many rows the request had. */
+  request_rows: number;
+  /** When the server stored the row, epoch ms. */
+  received: number;
+}
+
+/** Stored status; 'LOST' is derived when read (heartbeat older than 3 intervals). */
+export type DeploymentStatus = 'RUNNING' | 'STOPPED';
+
+export interface DeploymentTable {
+  name: string;
+  model_uri: string;
+  model_name: string | null;
+  model_version: string | null;
+  endpoint: string;
+  /** JSON object, free-form traffic split description. */
+  traffic: string | null;
+  status: DeploymentStatus;
+  heartbeat_interval_ms: number;
+  created: number;
+  updated: number;
+  last_heartbeat: number;
+}
+
+/** A deployment's history: registrations, version and traffic changes, stops. */
+export interface DeploymentEventTable {
+  id: Generated<number>;
+  deployment: string;
+  kind: string;
+  from_version: string | null;
+  to_version: string | null;
+  /** JSON, e.g. the new traffic split. */
+  detail: string | null;
+  timestamp: number;
+}
+
+/** Migration 006: the orchestrator's heartbeat on a RUNNING pipeline run (epoch ms; null before 006). Merged into PipelineRunTable above. */
+export interface PipelineRunTable {
+  heartbeat: number | null;
 }

@@ -219,6 +219,12 @@ export class ContentAddressedStore {
     return manifest;
   }
 
+  /** Removes a stored hash: the manifest first (so a half-removed copy never verifies), then its files. */
+  async remove(hash: string): Promise<void> {
+    await this.repository.delete(this.manifestPath(hash));
+    await this.repository.delete(this.pathOf(hash));
+  }
+
   /** Every file under `root`, relative to it, sorted. */
   private async listStored(root: string): Promise<StoredFile[]> {
     const out: StoredFile[] = [];

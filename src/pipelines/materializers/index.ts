@@ -5,3 +5,6 @@ export * from './path-materializers.js';
 export * from './registry.js';
 export * from './content-store.js';
 export * from './output.js';
+export * from './visualizations.js';
+export * from './output-options.js';
+export * from './upload-stream.js';

@@ -49,37 +49,62 @@ function materializerFailure(m: Materializer<any>, action: string, e: unknown): 
   return new FlywheelError(code, `Materializer ${describe(m)} failed to ${action}: ${reason}`, { cause: e });
 }
 
-/** Materializes `value` into a temp directory, stores it content-addressed in `repo` and describes it. */
-export async function saveOutput(value: unknown, options: SaveOutputOptions): Promise<OutputRecord> {
+/** A materializer given as an object is used only for values it accepts, as a named one is. */
+function checkedMaterializer(m: Materializer<any>, value: unknown): Materializer<any> {
+  let ok: boolean;
+  try {
+    ok = m.canHandle(value);
+  } catch (e) {
+    throw materializerFailure(m, 'check the value (canHandle)', e);
+  }
+  if (!ok) throw new FlywheelError('INVALID_PARAMETER_VALUE', `Materializer '${m.name}' cannot handle a value of type ${describeValue(value)}`);
+  return m;
+}
+
+/** What `materializeToDirectory` wrote. */
+export interface MaterializedValue {
+  type: string;
+  materializer: { name: string; version: string };
+  visualizations: Visualization[];
+}
+
+/**
+ * Writes `value` into `dir` (an existing empty directory) with its materializer (named, given, or chosen by
+ * `canHandle`) and computes the materializer's visualizations. Nothing is stored.
+ */
+export async function materializeToDirectory(
+  value: unknown,
+  dir: string,
+  options: Omit<SaveOutputOptions, 'repo'> = {},
+): Promise<MaterializedValue> {
   const registry = options.registry ?? defaultRegistry;
   const m =
     typeof options.materializer === 'object'
-      ? options.materializer
+      ? checkedMaterializer(options.materializer, value)
       : registry.select(value, options.materializer);
+  try {
+    await m.save(value, dir);
+  } catch (e) {
+    throw materializerFailure(m, `save a value of type ${describeValue(value)}`, e);
+  }
+  let visualizations: Visualization[] = [];
+  if (m.visualize) {
+    try {
+      visualizations = await m.visualize(value, dir);
+    } catch (e) {
+      throw materializerFailure(m, 'visualize the value', e);
+    }
+  }
+  return { type: m.type, materializer: { name: m.name, version: m.version }, visualizations };
+}
+
+/** Materializes `value` into a temp directory, stores it content-addressed in `repo` and describes it. */
+export async function saveOutput(value: unknown, options: SaveOutputOptions): Promise<OutputRecord> {
   const dir = await mkdtemp(join(tmpdir(), 'flywheel-output-'));
   try {
-    try {
-      await m.save(value, dir);
-    } catch (e) {
-      throw materializerFailure(m, `save a value of type ${describeValue(value)}`, e);
-    }
-    let visualizations: Visualization[] = [];
-    if (m.visualize) {
-      try {
-        visualizations = await m.visualize(value, dir);
-      } catch (e) {
-        throw materializerFailure(m, 'visualize the value', e);
-      }
-    }
+    const m = await materializeToDirectory(value, dir, options);
     const stored = await new ContentAddressedStore(options.repo).put(dir);
-    return {
-      hash: stored.hash,
-      size: stored.size,
-      type: m.type,
-      materializer: { name: m.name, version: m.version },
-      uri: stored.uri,
-      visualizations,
-    };
+    return { hash: stored.hash, size: stored.size, uri: stored.uri, ...m };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -115,6 +140,29 @@ export async function loadOutput<T = unknown>(
     return value;
   } finally {
     if (ownsDir && !keep) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Loads a value from a directory holding a stored artifact's files (already checked against its hash) with
+ * the materializer that saved it.
+ */
+export async function loadFromDirectory<T = unknown>(
+  materializer: { name: string; version: string },
+  dir: string,
+  registry: MaterializerRegistry = defaultRegistry,
+): Promise<{ value: T; keepsFiles: boolean }> {
+  const m = registry.get(materializer.name);
+  if (major(m.version) !== major(materializer.version)) {
+    throw new FlywheelError(
+      'INVALID_STATE',
+      `The artifact was saved by materializer '${m.name}' version ${materializer.version}; the registered one is version ${m.version} and cannot read it`,
+    );
+  }
+  try {
+    return { value: (await m.load(dir)) as T, keepsFiles: m.keepsFiles === true };
+  } catch (e) {
+    throw materializerFailure(m, `load the artifact in '${dir}'`, e);
   }
 }
 

@@ -3,7 +3,22 @@ import { copyFile, cp, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FlywheelError, invalidParameter } from '../../core/errors.js';
 import { MLMODEL_FILE, readMLmodel } from '../../models/mlmodel.js';
-import { LocalDirectory, LocalFile, ModelDirectory, type Materializer } from './types.js';
+import { listDirectoryFiles } from './content-store.js';
+import { LocalDirectory, LocalFile, ModelDirectory, type Materializer, type Visualization } from './types.js';
+import { fileVisualization } from './visualizations.js';
+
+/** Files of a directory artifact shown as visualizations, at most. */
+const MAX_FILE_VISUALIZATIONS = 10;
+
+async function filesVisualizations(dir: string): Promise<Visualization[]> {
+  const out: Visualization[] = [];
+  for (const f of await listDirectoryFiles(dir)) {
+    const v = await fileVisualization(dir, f.path);
+    if (v) out.push(v);
+    if (out.length >= MAX_FILE_VISUALIZATIONS) break;
+  }
+  return out;
+}
 
 async function statOrThrow(path: string, what: string) {
   try {
@@ -39,6 +54,11 @@ export const fileMaterializer: Materializer<LocalFile> = {
     }
     return new LocalFile(join(dir, files[0].name));
   },
+  /** An image, HTML or markdown file shows as itself. */
+  async visualize(value, dir) {
+    const v = await fileVisualization(dir, basename(value.path));
+    return v ? [v] : [];
+  },
 };
 
 export const directoryMaterializer: Materializer<LocalDirectory> = {
@@ -51,6 +71,8 @@ export const directoryMaterializer: Materializer<LocalDirectory> = {
   async load(dir) {
     return new LocalDirectory(dir);
   },
+  /** Images, HTML and markdown files in the tree (the first few, by path). */
+  visualize: (_value, dir) => filesVisualizations(dir),
 };
 
 /**

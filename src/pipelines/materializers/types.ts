@@ -4,12 +4,20 @@
  */
 
 /** A small, JSON-safe preview shown in the UI beside an artifact. */
-export type Visualization =
+export type Visualization = (
   | { kind: 'table'; columns: string[]; rows: unknown[][]; totalRows: number }
   /** An image: `path` relative to the materialized directory, or the bytes as base64 `data`. */
   | { kind: 'image'; mimeType: string; path?: string; data?: string }
-  | { kind: 'html'; html: string }
-  | { kind: 'markdown'; markdown: string };
+  /**
+   * HTML, inline (`html`) or a file of the materialized directory (`path`). Always shown sandboxed: the
+   * server sends it with `Content-Security-Policy: sandbox`, never as a page of its own origin.
+   */
+  | { kind: 'html'; html?: string; path?: string }
+  | { kind: 'markdown'; markdown: string }
+) & {
+  /** A caption for the UI. */
+  title?: string;
+};
 
 /** Rows in a table visualization, at most. */
 export const MAX_PREVIEW_ROWS = 20;
@@ -35,17 +43,36 @@ export interface Materializer<T = unknown> {
   visualize?(value: T, dir: string): Promise<Visualization[]>;
 }
 
+const LOCAL_FILE = Symbol.for('flywheel.LocalFile');
+const LOCAL_DIRECTORY = Symbol.for('flywheel.LocalDirectory');
+const MODEL_DIRECTORY = Symbol.for('flywheel.ModelDirectory');
+
 /** A file on disk given as a step output: its bytes are stored under its base name. */
 export class LocalFile {
+  readonly [LOCAL_FILE] = true;
   constructor(readonly path: string) {}
+  /** By brand, not prototype: a pipeline file and the CLI running it may hold different copies of this module. */
+  static [Symbol.hasInstance](v: unknown): boolean {
+    return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[LOCAL_FILE] === true;
+  }
 }
 
 /** A directory tree on disk given as a step output (regular files; empty directories are not kept). */
 export class LocalDirectory {
+  readonly [LOCAL_DIRECTORY] = true;
   constructor(readonly path: string) {}
+  /** By brand, not prototype: a pipeline file and the CLI running it may hold different copies of this module. */
+  static [Symbol.hasInstance](v: unknown): boolean {
+    return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[LOCAL_DIRECTORY] === true;
+  }
 }
 
 /** A saved Flywheel model directory (one holding an MLmodel file), as written by `saveModel`. */
 export class ModelDirectory {
+  readonly [MODEL_DIRECTORY] = true;
   constructor(readonly path: string) {}
+  /** By brand, not prototype: a pipeline file and the CLI running it may hold different copies of this module. */
+  static [Symbol.hasInstance](v: unknown): boolean {
+    return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[MODEL_DIRECTORY] === true;
+  }
 }

@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidParameter } from '../../core/errors.js';
 import type { Materializer, Visualization } from './types.js';
+import { sniffImage } from './visualizations.js';
 
 const JSON_FILE = 'data.json';
 const TEXT_FILE = 'data.txt';
@@ -89,5 +90,10 @@ export const bytesMaterializer: Materializer<Uint8Array> = {
   },
   async load(dir) {
     return readFile(join(dir, BYTES_FILE));
+  },
+  /** Bytes that are an image (by magic number) show as that image. */
+  async visualize(value): Promise<Visualization[]> {
+    const mimeType = sniffImage(value);
+    return mimeType ? [{ kind: 'image', mimeType, path: BYTES_FILE }] : [];
   },
 };
