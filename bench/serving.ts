@@ -6,7 +6,7 @@
  * Two server configurations: `full` (as deployed by default: a log line per request, every prediction in
  * the inference log, here a JSONL file) and `bare` (`--no-inference-log --log-level warn`: the serving path
  * alone). FLYWHEEL_BENCH_SERVE_ARGS adds flags to both (e.g. "--max-batch-wait-ms 1 --workers 2");
- * FLYWHEEL_BENCH_SECONDS sets each case's duration (default 8).
+ * FLYWHEEL_BENCH_SECONDS sets each case's duration (default 8); FLYWHEEL_BENCH_CONFIGS=full (or bare) runs one.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -80,7 +80,9 @@ export async function run(): Promise<void> {
   const single = JSON.stringify({ dataframe_split: { columns, data: [row()] } });
   const batch = JSON.stringify({ dataframe_split: { columns, data: Array.from({ length: 1000 }, row) } });
   try {
+    const only = (process.env.FLYWHEEL_BENCH_CONFIGS ?? '').split(',').filter(Boolean);
     for (const [config, flags] of Object.entries(CONFIGS)) {
+      if (only.length && !only.includes(config)) continue;
       const server = await serve(modelDir, flags(join(dir, `inference-${config}.jsonl`)));
       try {
         progress(`${config}: warm-up`);

@@ -166,7 +166,8 @@ async function serveClusterMetrics(flags: ServeFlags, logger: Logger): Promise<v
 }
 
 async function runWorker(flags: ServeFlags): Promise<void> {
-  const logger = createCliLogger(flags.logLevel);
+  // A line per request at info: written asynchronously so logging never holds up a prediction.
+  const logger = createCliLogger(flags.logLevel, process.stdout, { async: true });
   const trackingUri = flags.trackingUri ?? defaultTrackingUri();
   // In a cluster only worker 1 registers the deployment; every worker records its own predictions.
   const workerId = process.env.FLYWHEEL_SERVE_WORKER_ID;

@@ -9,6 +9,7 @@ import { invalidParameter } from '../core/index.js';
 import type { ModelSignature } from '../models/index.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
 import type { InputLayout, PreparedInput } from './input.js';
+import type { RowMatrix } from './row-matrix.js';
 import {
   inputsMetadata, v2Datatype, type ModelIdentity, type ScoringResult, type ServingModel, type TensorMetadata, type V2Tensor,
 } from './serving-model.js';
@@ -104,6 +105,11 @@ class MatrixResult implements ScoringResult {
 
   rowOutputs(): unknown[] {
     return this.recordsOf();
+  }
+
+  /** The records hold plain values only (numbers, booleans, strings, lists): no replacer needed. */
+  rowOutputsJson(): string {
+    return JSON.stringify(this.recordsOf());
   }
 }
 
@@ -208,6 +214,20 @@ export class OnnxMatrixModel implements ServingModel {
     }
     return rows;
   }
+
+  /** The input rows as a matrix (values shared, not copied), for the inference log's serializer. */
+  rowInputsMatrix(input: PreparedInput): RowMatrix | undefined {
+    if (input.kind !== 'matrix') return undefined;
+    return {
+      values: input.values,
+      rows: input.rows,
+      width: this.layout.columns.length,
+      names: this.layout.named ? (this.names ??= this.layout.columns.map((c) => c.name)) : null,
+      inputName: this.input.name,
+    };
+  }
+
+  private names: string[] | undefined;
 
   async close(): Promise<void> {
     await this.session.release();

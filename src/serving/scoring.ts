@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { FlywheelError, isFlywheelError } from '../core/index.js';
 import type { InferenceLogSink } from './contracts.js';
+import { lazyInferenceRecord } from './inference-record.js';
 import type { PreparedInput } from './input.js';
 import type { ServingMetrics } from './metrics.js';
 import type { ModelHolder } from './model-holder.js';
@@ -145,7 +146,8 @@ export class ScoringContext {
     const sink = this.options.sink!;
     try {
       const id = model.identity;
-      sink.record({
+      // O(1): the rows are kept by reference and written (or built) by the sink, off the request path.
+      sink.record(lazyInferenceRecord({
         requestId: req.id,
         timestamp: Date.now() - Math.round(latencyMs),
         modelName: id.registeredName,
@@ -154,12 +156,10 @@ export class ScoringContext {
         deployment: this.options.deployment,
         variant,
         protocol,
-        inputs: input ? model.rowInputs(input) : [],
-        outputs: result ? result.rowOutputs() : [],
         latencyMs,
         status,
         ...(error !== undefined ? { error } : {}),
-      });
+      }, model, input, result));
       this.options.metrics.logRecords.inc({ outcome: 'recorded' });
     } catch (e) {
       // The sink promises never to throw; if one does, the prediction still succeeds.

@@ -3,6 +3,7 @@
  * layout), what it outputs, and a predict that goes through the model's own batcher. Results are views
  * that render lazily into each protocol's answer, so the MLflow path never builds v2 tensors and back.
  */
+import type { RowMatrix } from './row-matrix.js';
 import type { ModelSignature, TensorSpec } from '../models/index.js';
 import type { InputLayout, PreparedInput } from './input.js';
 
@@ -35,6 +36,8 @@ export interface ScoringResult {
   tensors(): V2Tensor[];
   /** One output per input row, for the inference log. */
   rowOutputs(): unknown[];
+  /** `JSON.stringify(rowOutputs())` when the result can write it without building the rows (optional). */
+  rowOutputsJson?(): string;
 }
 
 export interface ServingModel {
@@ -50,6 +53,8 @@ export interface ServingModel {
   predict(input: PreparedInput): Promise<ScoringResult>;
   /** One object per input row (feature name → value), for the inference log. */
   rowInputs(input: PreparedInput): Record<string, unknown>[];
+  /** The input as a row matrix, when it is one (optional): the inference log writes its rows from it. */
+  rowInputsMatrix?(input: PreparedInput): RowMatrix | undefined;
   close(): Promise<void>;
 }
 
