@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Float64, Int32, Table, Utf8, tableFromArrays, vectorFromArray } from 'apache-arrow';
@@ -7,7 +7,7 @@ import { LocalArtifactRepository } from '../src/artifacts/index.js';
 import { loadModelFromDirectory, saveModel } from '../src/models/index.js';
 import {
   ContentAddressedStore, LocalDirectory, LocalFile, MaterializerRegistry, ModelDirectory, hashDirectory, loadOutput,
-  saveOutput, tablePreview, type Materializer, type OutputRecord, sniffImage, normalizeVisualizations, encodeUpload, decodeUpload,
+  saveOutput, SmallValueCache, tablePreview, type Materializer, type OutputRecord, sniffImage, normalizeVisualizations, encodeUpload, decodeUpload,
 } from '../src/pipelines/materializers/index.js';
 import { rejection } from './helpers/errors.js';
 
@@ -201,6 +201,87 @@ describe('content-addressed store', () => {
     expect(await store.verify('0'.repeat(64))).toBe(false);
     expect((await rejection(store.get('0'.repeat(64), fresh('get')))).code).toBe('RESOURCE_DOES_NOT_EXIST');
     expect((await rejection(store.verify('../etc'))).code).toBe('INVALID_PARAMETER_VALUE');
+  });
+});
+
+describe('small values stored from memory', () => {
+  it('stores the same files under the same hash as a materialized directory, durably in place', async () => {
+    const repo = freshRepo();
+    for (const [value, file, body] of [
+      [{ a: [1, 'é'] }, 'data.json', '{"a":[1,"é"]}'],
+      ['text', 'data.txt', 'text'],
+    ] as const) {
+      const record = await saveOutput(value, { repo });
+      const dir = fresh('src');
+      await mkdir(dir);
+      await writeFile(path.join(dir, file), body);
+      expect(record.hash).toBe((await hashDirectory(dir)).hash);
+      expect(await tree(path.join(repo.root, record.uri))).toEqual({ [file]: body });
+      expect(await new ContentAddressedStore(repo).verify(record.hash)).toBe(true);
+      // No temp file left behind, the manifest beside the directory.
+      expect((await repo.list(`cas/${record.hash.slice(0, 2)}`)).map((e) => e.path).sort()).toEqual([record.uri, `${record.uri}.manifest.json`]);
+    }
+  });
+
+  it('hands each load its own copy: a consumer changing its input changes nobody else\'s', async () => {
+    const repo = freshRepo();
+    const cache = new SmallValueCache();
+    const bytes = Uint8Array.from([1, 2, 3]);
+    const record = await saveOutput(bytes, { repo, cache });
+    bytes[0] = 9; // the producer keeps changing its array after returning it
+    const first = await loadOutput<Buffer>(record, repo, { cache });
+    first[1] = 9;
+    expect([...(await loadOutput<Buffer>(record, repo, { cache }))]).toEqual([1, 2, 3]);
+    const obj = await saveOutput({ list: [1] }, { repo, cache });
+    (await loadOutput<{ list: number[] }>(obj, repo, { cache })).list.push(2);
+    expect(await loadOutput(obj, repo, { cache })).toEqual({ list: [1] });
+  });
+
+  it('a load without the value at hand reads the file and refuses a damaged or missing one (DATA_LOSS)', async () => {
+    const repo = freshRepo();
+    const record = await saveOutput('hello', { repo });
+    expect(await loadOutput(record, repo)).toBe('hello');
+    const file = path.join(repo.root, record.uri, 'data.txt');
+    await writeFile(file, 'HELLO');
+    expect((await rejection(loadOutput(record, repo))).code).toBe('DATA_LOSS');
+    await rm(file);
+    expect((await rejection(loadOutput(record, repo))).code).toBe('DATA_LOSS');
+    expect(await new ContentAddressedStore(repo).verify(record.hash)).toBe(false);
+    // Saving the same value again repairs the stored copy.
+    expect((await saveOutput('hello', { repo })).hash).toBe(record.hash);
+    expect(await loadOutput(record, repo)).toBe('hello');
+  });
+
+  it('verify refuses a symbolic link in place of a stored file', async () => {
+    const repo = freshRepo();
+    const record = await saveOutput('linked', { repo });
+    const file = path.join(repo.root, record.uri, 'data.txt');
+    const outside = fresh('outside');
+    await writeFile(outside, 'linked');
+    await rm(file);
+    await symlink(outside, file);
+    expect(await new ContentAddressedStore(repo).verify(record.hash)).toBe(false);
+    expect((await rejection(loadOutput(record, repo))).code).toBe('DATA_LOSS');
+  });
+
+  it('stores and checks a value too large for the synchronous path the same way', async () => {
+    const repo = freshRepo();
+    const big = 'x'.repeat(300 * 1024);
+    const record = await saveOutput(big, { repo });
+    expect(record.size).toBe(big.length);
+    expect(await loadOutput(record, repo)).toBe(big);
+    expect(await saveOutput(big, { repo })).toEqual(record);
+    await writeFile(path.join(repo.root, record.uri, 'data.txt'), `${big.slice(1)}y`);
+    expect(await new ContentAddressedStore(repo).verify(record.hash)).toBe(false);
+    expect((await saveOutput(big, { repo })).hash).toBe(record.hash);
+    expect(await new ContentAddressedStore(repo).verify(record.hash)).toBe(true);
+  });
+
+  it('two saves of the same new value at once both succeed and leave one intact copy', async () => {
+    const repo = freshRepo();
+    const records = await Promise.all(Array.from({ length: 8 }, () => saveOutput({ same: true }, { repo })));
+    expect(new Set(records.map((r) => r.hash)).size).toBe(1);
+    expect(await new ContentAddressedStore(repo).verify(records[0].hash)).toBe(true);
   });
 });
 

@@ -1,14 +1,11 @@
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
+import { lstat, mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FlywheelError, invalidParameter, notFound } from '../core/errors.js';
+import { syncDir, TEMP_FILE, tempFilePath, writeAll } from './durable-files.js';
 import { containedPath, isInside, joinRelative, safeRelativePath } from './paths.js';
 import type { ArtifactRepository, FileInfo } from './types.js';
-
-/** Uploads in progress are written to `<dir>/.flywheel-upload-<uuid>.tmp` and hidden from listings. */
-const TEMP_FILE = /^\.flywheel-upload-[0-9a-f-]{36}\.tmp$/;
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code;
@@ -22,9 +19,27 @@ function errno(e: unknown): string | undefined {
  */
 export class LocalArtifactRepository implements ArtifactRepository {
   readonly root: string;
+  #resolvedRoot: string | undefined;
 
   constructor(root: string) {
     this.root = resolve(root);
+  }
+
+  /**
+   * The root's real path, resolved once it exists (created if `create`), then remembered. For callers that
+   * build paths themselves from parts they generated (the content-addressed store's `cas/<hh>/<hash>`), so
+   * that each access needs no realpath; paths from clients keep going through `containedPath`.
+   */
+  /** The root's real path if `resolvedRoot` has resolved it already. */
+  resolvedRootIfKnown(): string | undefined {
+    return this.#resolvedRoot;
+  }
+
+  async resolvedRoot(create = false): Promise<string | undefined> {
+    if (this.#resolvedRoot) return this.#resolvedRoot;
+    const real = await this.realRoot(create);
+    if (real) this.#resolvedRoot = real;
+    return real;
   }
 
   /** The real path of the root; undefined when it does not exist (unless `create`). */
@@ -122,7 +137,7 @@ export class LocalArtifactRepository implements ArtifactRepository {
     const existing = await lstat(target).catch(() => undefined);
     if (existing?.isDirectory()) throw invalidParameter(`Invalid path: '${rel}' is a directory`);
 
-    const tmp = join(realParent, `.flywheel-upload-${randomUUID()}.tmp`);
+    const tmp = tempFilePath(realParent);
     const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     let closed = false;
     try {
@@ -151,27 +166,5 @@ export class LocalArtifactRepository implements ArtifactRepository {
     const abs = await containedPath(root, rel);
     if (!isInside(root, abs) || abs === root) throw invalidParameter(`Invalid path: '${rel}'`);
     await rm(abs, { recursive: true, force: true });
-  }
-}
-
-async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < buf.length) {
-    const { bytesWritten } = await fh.write(buf, offset, buf.length - offset);
-    offset += bytesWritten;
-  }
-}
-
-/** fsync a directory so a rename in it is durable; not supported everywhere, so best effort. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, constants.O_RDONLY);
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // Some platforms cannot open or fsync directories; the file itself is already synced.
   }
 }

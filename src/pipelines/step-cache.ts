@@ -101,11 +101,14 @@ export async function lookupCache(args: {
   const match = latest?.cacheKey === key ? latest : (await args.find(args.pipelineName, node.name, key)).match;
   const problems: string[] = [];
   if (match && args.disabled === undefined) {
-    for (const name of outputNames(node)) {
-      const stored = match.outputs?.[name] as StoredOutput | undefined;
-      const problem = stored ? await args.hashes.check(outputStore, stored) : `output '${name}' was not recorded`;
-      if (problem) problems.push(problem);
-    }
+    // A step's outputs are few: checked at once (the run bounds how many steps look up at once).
+    const found = await Promise.all(
+      outputNames(node).map((name) => {
+        const stored = match.outputs?.[name] as StoredOutput | undefined;
+        return stored ? args.hashes.check(outputStore, stored) : `output '${name}' was not recorded`;
+      }),
+    );
+    for (const problem of found) if (problem) problems.push(problem);
   }
   const previous = match ?? latest;
   const explanation = explainCache(partsOf(previous), parts, { disabled: args.disabled, artifactProblems: problems });

@@ -5,13 +5,19 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FlywheelError, invalidParameter, notFound } from '../../core/errors.js';
+import { LocalArtifactRepository } from '../../artifacts/local-repository.js';
 import { safeRelativePath } from '../../artifacts/paths.js';
 import type { ArtifactRepository } from '../../artifacts/types.js';
+import { LocalCasFiles, type FileBytes } from './local-cas-files.js';
+
+export type { FileBytes } from './local-cas-files.js';
 
 /** Where content-addressed artifacts live in the repository. */
 export const CAS_ROOT = 'cas';
 const READ_CHUNK = 1 << 20;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** Content up to this size is checked with synchronous reads when it is stored again (see verifySmallNow). */
+const SMALL_VERIFY_NOW = 256 << 10;
 
 export interface StoredFile {
   /** Relative, `/`-separated. */
@@ -37,7 +43,7 @@ export interface StoredContent {
   written: boolean;
 }
 
-const byPath = (a: StoredFile, b: StoredFile) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 /** One file's framing in the directory hash: path and size first, so names and boundaries count. */
 function hashHeader(hash: Hash, file: StoredFile): void {
@@ -101,11 +107,66 @@ export async function hashDirectory(dir: string): Promise<{ hash: string; size: 
 }
 
 /**
+ * The content hash of files held in memory, as `hashDirectory` would compute it had they been written to a
+ * directory. Paths must be normalised relative paths (`safeRelativePath` leaves them unchanged), distinct.
+ */
+export function hashFileBytes(files: FileBytes[]): { hash: string; size: number; files: StoredFile[]; sorted: FileBytes[] } {
+  const sorted = [...files].sort(byPath);
+  const hash = createHash('sha256');
+  let size = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const f = sorted[i];
+    if (safeRelativePath(f.path) !== f.path || f.path === '') throw invalidParameter(`Unsupported file name in an artifact: '${f.path}'`);
+    if (i > 0 && sorted[i - 1].path === f.path) throw invalidParameter(`Duplicate file name in an artifact: '${f.path}'`);
+    hashHeader(hash, { path: f.path, size: f.bytes.length });
+    hash.update(f.bytes);
+    size += f.bytes.length;
+  }
+  return { hash: hash.digest('hex'), size, files: sorted.map((f) => ({ path: f.path, size: f.bytes.length })), sorted };
+}
+
+/** One LocalCasFiles per repository, so its resolved root is shared by every store over it. */
+const localFiles = new WeakMap<LocalArtifactRepository, LocalCasFiles>();
+
+function localFilesOf(repository: ArtifactRepository): LocalCasFiles | undefined {
+  if (!(repository instanceof LocalArtifactRepository)) return undefined;
+  let files = localFiles.get(repository);
+  if (!files) localFiles.set(repository, (files = new LocalCasFiles(repository)));
+  return files;
+}
+
+/** Puts in progress per repository and hash: a second put of the same content waits for the first. */
+const putsInProgress = new WeakMap<ArtifactRepository, Map<string, Promise<unknown>>>();
+
+/**
+ * Runs `fn` after any put of `hash` in this process has finished: two steps returning the same value at once
+ * must not delete each other's half-written copy.
+ */
+async function oneAtATime<T>(repository: ArtifactRepository, hash: string, fn: () => Promise<T>): Promise<T> {
+  let puts = putsInProgress.get(repository);
+  if (!puts) putsInProgress.set(repository, (puts = new Map()));
+  const before = puts.get(hash);
+  const mine = (before ?? Promise.resolve()).catch(() => undefined).then(fn);
+  const settled = mine.catch(() => undefined);
+  puts.set(hash, settled);
+  try {
+    return await mine;
+  } finally {
+    if (puts.get(hash) === settled) puts.delete(hash);
+  }
+}
+
+/**
  * Directories stored once per content hash in an ArtifactRepository: files under `cas/<hash[0:2]>/<hash>/`,
  * then a manifest `cas/<hash[0:2]>/<hash>.manifest.json` listing them, written last.
  */
 export class ContentAddressedStore {
-  constructor(readonly repository: ArtifactRepository) {}
+  /** Direct file access when the repository is local (paths here are generated, not a client's). */
+  readonly #local: LocalCasFiles | undefined;
+
+  constructor(readonly repository: ArtifactRepository) {
+    this.#local = localFilesOf(repository);
+  }
 
   /** The repository path of `hash`'s directory. */
   pathOf(hash: string): string {
@@ -120,6 +181,10 @@ export class ContentAddressedStore {
   /** Hashes `dir` and stores its files unless an intact copy of the same content is already stored. */
   async put(dir: string): Promise<StoredContent> {
     const { hash, size, files } = await hashDirectory(dir);
+    return oneAtATime(this.repository, hash, () => this.putDirectory(dir, hash, size, files));
+  }
+
+  private async putDirectory(dir: string, hash: string, size: number, files: StoredFile[]): Promise<StoredContent> {
     const uri = this.pathOf(hash);
     if (await this.verify(hash)) return { hash, size, uri, written: false };
     // Whatever is there is incomplete or damaged: start over, so no stray file survives.
@@ -133,8 +198,75 @@ export class ContentAddressedStore {
     return { hash, size, uri, written: true };
   }
 
+  /**
+   * Stores files held in memory (a small value's serialization) under their content hash, unless an intact
+   * copy is already stored: hashed in memory, written straight to their place (no temp directory).
+   */
+  async putBytes(files: FileBytes[]): Promise<StoredContent> {
+    const { hash, size, files: listed, sorted } = hashFileBytes(files);
+    return oneAtATime(this.repository, hash, () => this.putHashed(hash, size, listed, sorted));
+  }
+
+  private async putHashed(hash: string, size: number, listed: StoredFile[], sorted: FileBytes[]): Promise<StoredContent> {
+    const uri = this.pathOf(hash);
+    const manifest = Buffer.from(JSON.stringify({ hash, size, files: listed } satisfies CasManifest));
+    const local = this.#local;
+    if (local) {
+      // New content (the common case) is known by its directory not existing yet: no lookup before writing.
+      if ((await local.storeNew(uri, sorted, this.manifestPath(hash), manifest)) === 'exists') {
+        const intact = size <= SMALL_VERIFY_NOW ? this.verifySmallNow(local, hash, uri) : await this.verify(hash);
+        if (intact) return { hash, size, uri, written: false };
+        // Whatever is there is incomplete or damaged: start over, so no stray file survives.
+        await local.remove(this.manifestPath(hash));
+        await local.remove(uri);
+        if ((await local.storeNew(uri, sorted, this.manifestPath(hash), manifest)) === 'exists') {
+          throw new FlywheelError('ABORTED', `Another writer is storing artifact ${hash}; try again`);
+        }
+      }
+      return { hash, size, uri, written: true };
+    }
+    if (await this.verify(hash)) return { hash, size, uri, written: false };
+    await this.repository.delete(this.manifestPath(hash));
+    await this.repository.delete(uri);
+    for (const f of sorted) await this.repository.write(`${uri}/${f.path}`, f.bytes);
+    await this.repository.write(this.manifestPath(hash), manifest);
+    return { hash, size, uri, written: true };
+  }
+
+  /**
+   * The bytes of `hash` when it is stored as the single file `path`, checked against the hash (DATA_LOSS if
+   * damaged or missing, RESOURCE_DOES_NOT_EXIST if not stored); undefined when it is stored as other files.
+   */
+  async readSingleFile(hash: string, path: string): Promise<Buffer | undefined> {
+    const manifest = await this.manifest(hash);
+    if (!manifest) throw notFound(`No stored artifact with content hash ${hash}`);
+    if (manifest.files.length !== 1 || manifest.files[0].path !== path) return undefined;
+    const rel = `${this.pathOf(hash)}/${path}`;
+    let bytes: Buffer | undefined;
+    if (this.#local) {
+      bytes = await this.#local.readFile(rel);
+    } else {
+      try {
+        const chunks: Buffer[] = [];
+        for await (const chunk of (await this.repository.read(rel)).stream) chunks.push(chunk as Buffer);
+        bytes = Buffer.concat(chunks);
+      } catch (e) {
+        if (!(e instanceof FlywheelError && e.code === 'RESOURCE_DOES_NOT_EXIST')) throw e;
+      }
+    }
+    if (!bytes) throw new FlywheelError('DATA_LOSS', `Artifact ${hash} is damaged: '${path}' is missing`);
+    if (bytes.length !== manifest.files[0].size) {
+      throw new FlywheelError('DATA_LOSS', `Artifact ${hash} is damaged: '${path}' has ${bytes.length} bytes, expected ${manifest.files[0].size}`);
+    }
+    if (hashFileBytes([{ path, bytes }]).hash !== hash) {
+      throw new FlywheelError('DATA_LOSS', `Artifact ${hash} is damaged: its content no longer matches its hash`);
+    }
+    return bytes;
+  }
+
   /** The manifest of a stored hash; undefined when absent or unreadable. */
   async manifest(hash: string): Promise<CasManifest | undefined> {
+    if (this.#local) return parseManifest(hash, await this.#local.readFile(this.manifestPath(hash)));
     let stream: Readable;
     try {
       ({ stream } = await this.repository.read(this.manifestPath(hash)));
@@ -144,13 +276,7 @@ export class ContentAddressedStore {
     }
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
-    try {
-      const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as CasManifest;
-      if (parsed.hash !== hash || !Array.isArray(parsed.files)) return undefined;
-      return parsed;
-    } catch {
-      return undefined;
-    }
+    return parseManifest(hash, Buffer.concat(chunks));
   }
 
   /** True when every file of `hash` is stored, nothing else is, and the content still hashes to `hash`. */
@@ -158,6 +284,7 @@ export class ContentAddressedStore {
     const manifest = await this.manifest(hash);
     if (!manifest) return false;
     const root = this.pathOf(hash);
+    if (this.#local) return this.verifyLocal(this.#local, hash, root, manifest);
     const stored = await this.listStored(root);
     if (stored.length !== manifest.files.length) return false;
     const files = [...manifest.files].sort(byPath);
@@ -219,6 +346,53 @@ export class ContentAddressedStore {
     return manifest;
   }
 
+  /**
+   * `verify` of content known to be small (it hashed to `hash` from that few bytes in memory), with
+   * synchronous reads: storing a value already stored (many steps returning the same small value) then costs
+   * microseconds. Anything unexpected (a manifest listing other sizes) reads as not intact: rewritten.
+   */
+  private verifySmallNow(local: LocalCasFiles, hash: string, root: string): boolean {
+    const manifest = parseManifest(hash, local.readFileNow(this.manifestPath(hash)));
+    if (!manifest) return false;
+    const files = [...manifest.files].sort(byPath);
+    let total = 0;
+    for (const f of files) {
+      if (typeof f.path !== 'string' || safeRelativePath(f.path) !== f.path || f.path === '' || typeof f.size !== 'number') return false;
+      total += f.size;
+    }
+    if (total > SMALL_VERIFY_NOW) return false;
+    const stored = local.listTreeNow(root);
+    if (!stored || stored.length !== files.length) return false;
+    stored.sort(byPath);
+    for (let i = 0; i < files.length; i++) if (stored[i].path !== files[i].path) return false;
+    const digest = createHash('sha256');
+    for (const file of files) {
+      const bytes = local.readFileNow(`${root}/${file.path}`);
+      if (!bytes || bytes.length !== file.size) return false;
+      hashHeader(digest, file);
+      digest.update(bytes);
+    }
+    return digest.digest('hex') === hash;
+  }
+
+  /** `verify` with direct file access: one listing of the directory, then each file read once. */
+  private async verifyLocal(local: LocalCasFiles, hash: string, root: string, manifest: CasManifest): Promise<boolean> {
+    const files = [...manifest.files].sort(byPath);
+    for (const f of files) {
+      if (typeof f.path !== 'string' || safeRelativePath(f.path) !== f.path || f.path === '' || typeof f.size !== 'number') return false;
+    }
+    const stored = await local.listTree(root);
+    if (!stored || stored.length !== files.length) return false;
+    stored.sort(byPath);
+    for (let i = 0; i < files.length; i++) if (stored[i].path !== files[i].path) return false;
+    const digest = createHash('sha256');
+    for (const file of files) {
+      hashHeader(digest, file);
+      if ((await local.hashInto(`${root}/${file.path}`, file.size, digest)) !== file.size) return false;
+    }
+    return digest.digest('hex') === hash;
+  }
+
   /** Removes a stored hash: the manifest first (so a half-removed copy never verifies), then its files. */
   async remove(hash: string): Promise<void> {
     await this.repository.delete(this.manifestPath(hash));
@@ -237,6 +411,17 @@ export class ContentAddressedStore {
       }
     }
     return out.sort(byPath);
+  }
+}
+
+function parseManifest(hash: string, bytes: Buffer | undefined): CasManifest | undefined {
+  if (!bytes) return undefined;
+  try {
+    const parsed = JSON.parse(bytes.toString('utf8')) as CasManifest;
+    if (parsed.hash !== hash || !Array.isArray(parsed.files)) return undefined;
+    return parsed;
+  } catch {
+    return undefined;
   }
 }
 

@@ -8,3 +8,4 @@ export * from './output.js';
 export * from './visualizations.js';
 export * from './output-options.js';
 export * from './upload-stream.js';
+export * from './small-value-cache.js';

@@ -5,6 +5,7 @@ import { FlywheelError, type ErrorCode } from '../../core/errors.js';
 import type { ArtifactRepository } from '../../artifacts/types.js';
 import { ContentAddressedStore } from './content-store.js';
 import { describeValue, MaterializerRegistry } from './registry.js';
+import type { SmallValueCache } from './small-value-cache.js';
 import type { Materializer, Visualization } from './types.js';
 
 /** What is recorded about one stored step output; enough to load it again. */
@@ -25,6 +26,8 @@ export interface SaveOutputOptions {
   materializer?: string | Materializer<any>;
   /** Defaults to a registry with only the built-ins. */
   registry?: MaterializerRegistry;
+  /** Keeps the bytes of small values saved in memory, for a later `loadOutput` with the same cache. */
+  cache?: SmallValueCache;
 }
 
 export interface LoadOutputOptions {
@@ -32,8 +35,11 @@ export interface LoadOutputOptions {
   /**
    * Where the files are downloaded. Defaults to a new temp directory, removed after loading unless the
    * materializer's value refers to its files (`keepsFiles`: file, directory, model), which the caller then owns.
+   * Values of materializers with `inMemory` are loaded without any directory unless `destDir` is given.
    */
   destDir?: string;
+  /** Small values' bytes already read or written and checked against their hash (see SmallValueCache). */
+  cache?: SmallValueCache;
 }
 
 const defaultRegistry = new MaterializerRegistry();
@@ -77,11 +83,7 @@ export async function materializeToDirectory(
   dir: string,
   options: Omit<SaveOutputOptions, 'repo'> = {},
 ): Promise<MaterializedValue> {
-  const registry = options.registry ?? defaultRegistry;
-  const m =
-    typeof options.materializer === 'object'
-      ? checkedMaterializer(options.materializer, value)
-      : registry.select(value, options.materializer);
+  const m = chooseMaterializer(value, options);
   try {
     await m.save(value, dir);
   } catch (e) {
@@ -98,13 +100,43 @@ export async function materializeToDirectory(
   return { type: m.type, materializer: { name: m.name, version: m.version }, visualizations };
 }
 
-/** Materializes `value` into a temp directory, stores it content-addressed in `repo` and describes it. */
+function chooseMaterializer(value: unknown, options: Omit<SaveOutputOptions, 'repo'>): Materializer<any> {
+  const registry = options.registry ?? defaultRegistry;
+  return typeof options.materializer === 'object'
+    ? checkedMaterializer(options.materializer, value)
+    : registry.select(value, options.materializer);
+}
+
+/**
+ * Stores `value` content-addressed in `repo` and describes it: serialized in memory when its materializer
+ * has `inMemory` (hashed and written straight to its place), else materialized into a temp directory first.
+ */
 export async function saveOutput(value: unknown, options: SaveOutputOptions): Promise<OutputRecord> {
+  const m = chooseMaterializer(value, options);
+  if (m.inMemory) {
+    let bytes: Buffer;
+    try {
+      bytes = m.inMemory.encode(value);
+    } catch (e) {
+      throw materializerFailure(m, `save a value of type ${describeValue(value)}`, e);
+    }
+    let visualizations: Visualization[] = [];
+    if (m.visualize) {
+      try {
+        visualizations = await m.visualize(value, '');
+      } catch (e) {
+        throw materializerFailure(m, 'visualize the value', e);
+      }
+    }
+    const stored = await new ContentAddressedStore(options.repo).putBytes([{ path: m.inMemory.file, bytes }]);
+    options.cache?.set(stored.hash, bytes);
+    return { hash: stored.hash, size: stored.size, uri: stored.uri, type: m.type, materializer: { name: m.name, version: m.version }, visualizations };
+  }
   const dir = await mkdtemp(join(tmpdir(), 'flywheel-output-'));
   try {
-    const m = await materializeToDirectory(value, dir, options);
+    const described = await materializeToDirectory(value, dir, { ...options, materializer: m });
     const stored = await new ContentAddressedStore(options.repo).put(dir);
-    return { hash: stored.hash, size: stored.size, uri: stored.uri, ...m };
+    return { hash: stored.hash, size: stored.size, uri: stored.uri, ...described };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -124,6 +156,22 @@ export async function loadOutput<T = unknown>(
       `Artifact ${record.hash} was saved by materializer '${m.name}' version ${record.materializer.version}; ` +
         `the registered one is version ${m.version} and cannot read it`,
     );
+  }
+  if (m.inMemory && options.destDir === undefined) {
+    const codec = m.inMemory;
+    let bytes = options.cache?.get(record.hash);
+    if (!bytes) {
+      bytes = await new ContentAddressedStore(repo).readSingleFile(record.hash, codec.file);
+      if (bytes) options.cache?.set(record.hash, bytes);
+    }
+    // Stored as other files than the codec's (a custom materializer's older layout): load from a directory.
+    if (bytes) {
+      try {
+        return codec.decode(bytes) as T;
+      } catch (e) {
+        throw materializerFailure(m, `load artifact ${record.hash}`, e);
+      }
+    }
   }
   const dir = options.destDir ?? (await mkdtemp(join(tmpdir(), 'flywheel-input-')));
   const ownsDir = options.destDir === undefined;

@@ -54,7 +54,8 @@ export class MaterializerRegistry {
   }
 
   find(name: string): Materializer<unknown> | undefined {
-    return this.list().find((m) => m.name === name);
+    // Called per output on every cache lookup: no array built per call.
+    return this.custom.find((m) => m.name === name) ?? this.builtIns.find((m) => m.name === name);
   }
 
   /** The materializer named `name`; INVALID_PARAMETER_VALUE naming the registered ones when unknown. */
@@ -75,7 +76,7 @@ export class MaterializerRegistry {
       }
       return m;
     }
-    const m = this.list().find((candidate) => accepts(candidate, value));
+    const m = this.custom.find((candidate) => accepts(candidate, value)) ?? this.builtIns.find((candidate) => accepts(candidate, value));
     if (!m) {
       throw invalidParameter(
         `No materializer can handle a value of type ${describeValue(value)}; ` +

@@ -39,8 +39,26 @@ export interface Materializer<T = unknown> {
   save(value: T, dir: string): Promise<void>;
   /** Reads the value back from a directory `save` wrote. */
   load(dir: string): Promise<T>;
-  /** Previews for the UI; `dir` holds the files `save` wrote. */
+  /**
+   * Previews for the UI; `dir` holds the files `save` wrote. For a materializer with `inMemory`, values are
+   * stored without a directory and `dir` is '' (such a `visualize` must work from the value alone).
+   */
   visualize?(value: T, dir: string): Promise<Visualization[]>;
+  /**
+   * For values that are whole in memory anyway (JSON, strings, bytes): the one file `save` would write, as
+   * bytes (the same bytes, so the content hash is the same), and the value back from them. Outputs are then
+   * hashed and stored without a temp directory, and loaded without one.
+   */
+  readonly inMemory?: InMemoryCodec<T>;
+}
+
+export interface InMemoryCodec<T> {
+  /** The file's name, as `save` writes it. */
+  readonly file: string;
+  /** Exactly the bytes `save` writes into `file`; may throw for a value it cannot store. */
+  encode(value: T): Buffer;
+  /** The value from the bytes; must not keep a reference to `bytes` that the caller could see mutated. */
+  decode(bytes: Buffer): T;
 }
 
 const LOCAL_FILE = Symbol.for('flywheel.LocalFile');

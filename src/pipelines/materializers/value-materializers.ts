@@ -47,6 +47,12 @@ function truncate(text: string): string {
   return text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text;
 }
 
+function encodeJson(value: unknown): Buffer {
+  const problem = jsonProblem(value);
+  if (problem) throw invalidParameter(`Value cannot be stored as JSON: ${problem}`);
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
 /** Plain JSON values: null, booleans, finite numbers, arrays and plain objects (strings go to `string`). */
 export const jsonMaterializer: Materializer<unknown> = {
   name: 'json',
@@ -54,12 +60,15 @@ export const jsonMaterializer: Materializer<unknown> = {
   type: 'json',
   canHandle: (value) => typeof value !== 'string' && jsonProblem(value) === undefined,
   async save(value, dir) {
-    const problem = jsonProblem(value);
-    if (problem) throw invalidParameter(`Value cannot be stored as JSON: ${problem}`);
-    await writeFile(join(dir, JSON_FILE), JSON.stringify(value), 'utf8');
+    await writeFile(join(dir, JSON_FILE), encodeJson(value));
   },
   async load(dir) {
     return JSON.parse(await readFile(join(dir, JSON_FILE), 'utf8')) as unknown;
+  },
+  inMemory: {
+    file: JSON_FILE,
+    encode: encodeJson,
+    decode: (bytes) => JSON.parse(bytes.toString('utf8')) as unknown,
   },
   async visualize(value): Promise<Visualization[]> {
     return [{ kind: 'markdown', markdown: `\`\`\`json\n${truncate(JSON.stringify(value, null, 2))}\n\`\`\`` }];
@@ -77,6 +86,11 @@ export const stringMaterializer: Materializer<string> = {
   async load(dir) {
     return readFile(join(dir, TEXT_FILE), 'utf8');
   },
+  inMemory: {
+    file: TEXT_FILE,
+    encode: (value) => Buffer.from(value, 'utf8'),
+    decode: (bytes) => bytes.toString('utf8'),
+  },
 };
 
 /** Raw bytes (a Uint8Array or Buffer); loaded back as a Buffer. */
@@ -90,6 +104,12 @@ export const bytesMaterializer: Materializer<Uint8Array> = {
   },
   async load(dir) {
     return readFile(join(dir, BYTES_FILE));
+  },
+  // Copies both ways: the step may change its array after returning it, a consumer the Buffer it gets.
+  inMemory: {
+    file: BYTES_FILE,
+    encode: (value) => Buffer.from(value),
+    decode: (bytes) => Buffer.from(bytes),
   },
   /** Bytes that are an image (by magic number) show as that image. */
   async visualize(value): Promise<Visualization[]> {
