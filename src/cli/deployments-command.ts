@@ -40,15 +40,9 @@ async function openSource(uri: string): Promise<DeploymentSource> {
       close: async () => {},
     };
   }
-  const { openStore, migrateToLatest } = await import('../store/index.js');
+  const { openMigratedStore } = await import('../store/index.js');
   const { SqlServingStore } = await import('../serving/sql-serving-store.js');
-  const store = openStore(uri);
-  try {
-    await migrateToLatest(store);
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
+  const store = await openMigratedStore(uri);
   const serving = new SqlServingStore(store);
   return {
     async list(modelName) {

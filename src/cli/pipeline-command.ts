@@ -308,10 +308,9 @@ async function withQueries<T>(
 
 /** A store opened (and migrated) for one command. */
 async function withStore<T>(uri: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const { openStore, migrateToLatest } = await import('../store/index.js');
-  const store = openStore(uri);
+  const { openMigratedStore } = await import('../store/index.js');
+  const store = await openMigratedStore(uri);
   try {
-    await migrateToLatest(store);
     return await fn(store);
   } finally {
     await store.close();

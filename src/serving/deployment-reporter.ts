@@ -234,14 +234,8 @@ function storeBackend(uri: string): DeploymentBackend {
   let opened: Promise<{ serving: SqlServingStore; close(): Promise<void> }> | undefined;
   const get = () =>
     (opened ??= (async () => {
-      const { openStore, migrateToLatest } = await import('../store/index.js');
-      const store = openStore(uri);
-      try {
-        await migrateToLatest(store);
-      } catch (e) {
-        await store.close().catch(() => {});
-        throw e;
-      }
+      const { openMigratedStore } = await import('../store/index.js');
+      const store = await openMigratedStore(uri);
       return { serving: new SqlServingStore(store), close: () => store.close() };
     })().catch((e: unknown) => {
       opened = undefined;

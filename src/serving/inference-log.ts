@@ -466,14 +466,8 @@ function authHeaders(token: string | undefined): Record<string, string> {
 export function storeDestination(uri: string, logger?: SinkLogger): InferenceLogDestination {
   let opened: Promise<{ close(): Promise<void>; insert(entries: InferenceLogEntry[]): Promise<unknown> }> | undefined;
   const open = async () => {
-    const { openStore, migrateToLatest } = await import('../store/index.js');
-    const store = openStore(uri);
-    try {
-      await migrateToLatest(store);
-    } catch (e) {
-      await store.close().catch(() => {});
-      throw e;
-    }
+    const { openMigratedStore } = await import('../store/index.js');
+    const store = await openMigratedStore(uri);
     const serving = new SqlServingStore(store);
     return { close: () => store.close(), insert: (entries: InferenceLogEntry[]) => serving.insertInferenceLog(entries) };
   };

@@ -1,3 +1,3 @@
 export { openStore, sqlitePath, type Store, type StoreDialect, type OpenStoreOptions } from './database.js';
-export { migrateToLatest, MigrationError } from './migrate.js';
+export { migrateToLatest, openMigratedStore, MigrationError } from './migrate.js';
 export type * from './schema.js';

@@ -1,5 +1,5 @@
 import { Migrator, type MigrationResultSet } from 'kysely';
-import type { Store } from './database.js';
+import { openStore, type OpenStoreOptions, type Store } from './database.js';
 import { kyselyMigrations, MIGRATIONS, type StoreMigration } from './migrations/index.js';
 
 export class MigrationError extends Error {
@@ -44,4 +44,16 @@ export async function migrateToLatest(store: Store, list: StoreMigration[] = MIG
     );
   }
   return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** Opens a store and brings its schema up to date; a store that cannot be migrated is closed before the error is thrown. */
+export async function openMigratedStore(uri: string, options?: OpenStoreOptions): Promise<Store> {
+  const store = openStore(uri, options);
+  try {
+    await migrateToLatest(store);
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+  return store;
 }
